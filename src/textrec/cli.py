@@ -1,0 +1,159 @@
+"""The `textrec` command: read, train, test, dataset."""
+from __future__ import annotations
+
+import functools
+import glob
+import json
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+
+from textrec.errors import TextrecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="textrec: read, train, evaluate and convert text recognition models.")
+
+
+def friendly(command: Callable) -> Callable:
+    """Turn our errors (and a missing optional dependency) into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except TextrecError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def expand_images(inputs: List[str]) -> list[str]:
+    """Files, directories (their images, sorted) and globs, in the order given; missing ones kept to report."""
+    from textrec.data.sources import IMAGE_SUFFIXES
+
+    found: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif not path.exists() and glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            found += matches or [item]
+        else:
+            found.append(item)
+    return found
+
+
+@app.command()
+@friendly
+def read(
+    images: List[str] = typer.Argument(..., help="Image files, folders or globs."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model folder or .safetensors file (default: bundled)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    decoder: str = typer.Option("greedy", help="greedy or beam."),
+    beam_width: int = typer.Option(10, help="Beams for --decoder beam."),
+    lexicon: Optional[Path] = typer.Option(None, help="Word list, one per line: readings are constrained to it."),
+    batch_size: int = typer.Option(32, help="Images per forward pass."),
+) -> None:
+    """Print the text (and confidence) of each image."""
+    from textrec.preprocess import prepare
+    from textrec.recognizer import Recognizer
+
+    words = _read_lexicon(lexicon) if lexicon else None
+    recognizer = Recognizer(model, decoder=decoder if not words else "beam", beam_width=beam_width, lexicon=words,
+                            batch_size=batch_size)
+    paths = expand_images(images)
+    arrays, good, failures = [], [], 0
+    for path in paths:
+        try:
+            arrays.append(prepare(path, recognizer.preprocess))
+            good.append(path)
+        except TextrecError as exc:
+            failures += 1
+            typer.echo(json.dumps({"file": path, "error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
+    for path, prediction in zip(good, recognizer.read_arrays(arrays)):
+        if as_json:
+            typer.echo(json.dumps({"file": path, **prediction.to_dict()}))
+        elif len(paths) == 1:
+            typer.echo(f"{prediction.text}\t{prediction.confidence:.3f}")
+        else:
+            typer.echo(f"{path}\t{prediction.text}\t{prediction.confidence:.3f}")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _read_lexicon(path: Path) -> list[str]:
+    if not path.is_file():
+        raise TextrecError(f"lexicon file not found: {path}")
+    return [w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+
+
+@app.command()
+@friendly
+def train(
+    config: Path = typer.Option(..., "--config", "-c", help="Experiment YAML (see configs/)."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override: key.sub=value (repeatable)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the newest run of this name from its last checkpoint."),
+) -> None:
+    """Train a model; the run folder gets checkpoints, logs, curves.png and model/ (the best by validation CER)."""
+    from textrec.training.config import load_config
+    from textrec.training.run import train as run_training
+
+    folder = run_training(load_config(config, overrides), resume=resume)
+    typer.echo(f"run folder: {folder}\nbest model: {folder / 'model'}")
+
+
+@app.command()
+@friendly
+def test(
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model to evaluate (default: bundled)."),
+    data: List[str] = typer.Option(..., "--data", "-d", help="Labeled data: annotation file, folder, MJSynth, ICDAR or LMDB."),
+    split: Optional[str] = typer.Option(None, help="train or test: take that part of an MD5 split of the data."),
+    protocol: str = typer.Option("exact", help="exact, alnum (lower-case [0-9a-z]) or upper (upper-cased, spaces collapsed)."),
+    report: Optional[Path] = typer.Option(None, help="Folder for report.json, confusions.png and samples.png."),
+    decoder: str = typer.Option("greedy", help="greedy or beam."),
+    limit: Optional[int] = typer.Option(None, help="Evaluate only the first N samples."),
+    batch_size: int = typer.Option(64),
+) -> None:
+    """Evaluate a model: CER, word accuracy, character BLEU; optional report with pictures."""
+    from textrec.testing import evaluate
+
+    if split not in (None, "train", "test"):
+        raise TextrecError(f"--split must be train or test, got {split!r}")
+    result = evaluate(model, data, split=split, protocol=protocol, report=report, decoder=decoder, limit=limit,
+                      batch_size=batch_size)
+    m = result["metrics"]
+    typer.echo(f"samples {m['samples']}  accuracy {m['accuracy']:.4f}  CER {m['cer']:.4f}  "
+               f"char-BLEU {m['char_bleu']:.4f}  skipped {result['skipped_count']}  ({m['ms_per_image']:.2f} ms/image)")
+    if report:
+        typer.echo(f"report: {report}")
+
+
+@app.command()
+@friendly
+def dataset(
+    sources: List[str] = typer.Argument(..., help="Annotation files, label folders, MJSynth, ICDAR folders or LMDBs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output LMDB folder (e.g. train.lmdb)."),
+    split: Optional[str] = typer.Option(None, help="train or test: keep that part of an MD5 split of each source."),
+) -> None:
+    """Convert labeled images into one LMDB dataset (num-samples, image-%09d, label-%09d)."""
+    from textrec.data.convert import convert_to_lmdb
+
+    written, skipped = convert_to_lmdb(sources, out, split=split)
+    typer.echo(f"wrote {written} samples to {out}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
+    for reason in skipped[:20]:
+        typer.echo(f"  skipped: {reason}", err=True)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Model files: weights as safetensors plus a JSON config. A model is a folder (`weights.safetensors` +
+`config.json`) or one `.safetensors` file carrying the config in its metadata. Nothing is ever unpickled."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from textrec import __version__
+from textrec.charset import Charset
+from textrec.errors import TextrecError
+from textrec.networks import build_network
+from textrec.preprocess import PreprocessConfig
+
+FORMAT = "textrec-model"
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG = "weights.safetensors", "config.json"
+
+
+def make_config(network: dict[str, Any], charset: Charset, preprocess: PreprocessConfig,
+                training: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "textrec_version": __version__,
+            "network": dict(network), "charset": charset.chars, "preprocess": preprocess.to_dict(),
+            "decoder": "ctc", "training": training or {}}
+
+
+def save_model(path: str | Path, network: nn.Module, config: dict[str, Any]) -> Path:
+    """Write a model folder, or a single file when `path` ends in .safetensors. Writes are atomic."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    if path.suffix == ".safetensors":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={"textrec_config": json.dumps(config)}))
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        _atomic(path / WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
+        _atomic(path / CONFIG, lambda tmp: tmp.write_text(json.dumps(config, indent=2) + "\n"))
+    return path
+
+
+def _atomic(target: Path, write) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    write(tmp)
+    tmp.replace(target)
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir():
+        if not (path / CONFIG).is_file():
+            raise TextrecError(f"model folder {path} has no {CONFIG}")
+        try:
+            config = json.loads((path / CONFIG).read_text())
+        except json.JSONDecodeError as exc:
+            raise TextrecError(f"model config {path / CONFIG} is not valid JSON: {exc}") from None
+    elif path.is_file():
+        config = _file_metadata_config(path)
+    else:
+        raise TextrecError(f"model not found: {path}")
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise TextrecError(f"{path} is not a textrec model (config 'format' is not {FORMAT!r})")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise TextrecError(f"{path} needs a newer textrec (model format {config['format_version']})")
+    return config
+
+
+def _file_metadata_config(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as exc:
+        raise TextrecError(f"cannot read model file {path}: {exc}") from None
+    if "textrec_config" not in metadata:
+        raise TextrecError(f"model file {path} carries no textrec config in its metadata")
+    return json.loads(metadata["textrec_config"])
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The network (in eval mode) and its config. Wrong shapes or truncated weights are refused clearly."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    config = read_config(path)
+    charset = Charset(config["charset"])
+    network = build_network(config["network"], charset.num_classes)
+    weights = path / WEIGHTS if path.is_dir() else path
+    try:
+        state = load_file(str(weights))
+    except Exception as exc:
+        raise TextrecError(f"cannot read weights {weights}: {exc}") from None
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or extra or wrong:
+        detail = "; ".join(filter(None, [
+            f"missing {missing[:3]}" if missing else "", f"unexpected {extra[:3]}" if extra else "",
+            f"wrong shape for {wrong[0]}: {tuple(state[wrong[0]].shape)} vs {tuple(expected[wrong[0]].shape)}"
+            if wrong else ""]))
+        raise TextrecError(f"weights in {weights} do not fit the network in its config ({detail})")
+    network.load_state_dict(state)
+    return network.eval(), config

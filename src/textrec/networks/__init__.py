@@ -1,0 +1,22 @@
+"""Plain nn.Modules. `build_network` makes one from a model config's `network` section."""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from textrec.errors import TextrecError
+from textrec.networks.crnn import CRNN
+
+NETWORKS = {"crnn": CRNN}
+
+
+def build_network(settings: dict[str, Any], num_classes: int) -> nn.Module:
+    settings = dict(settings)
+    name = settings.pop("name", "crnn")
+    if name not in NETWORKS:
+        raise TextrecError(f"unknown network {name!r}; choose from {', '.join(sorted(NETWORKS))}")
+    try:
+        return NETWORKS[name](num_classes=num_classes, **settings)
+    except (TypeError, ValueError) as exc:
+        raise TextrecError(f"bad settings for network {name!r}: {exc}") from None

@@ -1,0 +1,171 @@
+"""The one image path shared by training and inference: any input -> normalized grayscale, fixed height.
+
+Only numpy and Pillow here, so the torch-free runtime uses exactly the same code as training.
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from textrec.errors import TextrecError
+
+ImageInput = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
+
+
+@dataclass
+class PreprocessConfig:
+    """How images become network input; stored in every model file so inference matches training."""
+
+    height: int = 32
+    min_width: int = 16
+    max_width: int = 2048
+    fixed_width: int | None = None  # resize every image to this width (e.g. captchas); None keeps aspect ratio
+    mean: float = 0.5
+    std: float = 0.5
+    width_multiple: int = 4  # batches are padded to a multiple of the network's width stride
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> "PreprocessConfig":
+        values = dict(values or {})
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(values) - known
+        if unknown:
+            raise TextrecError(f"unknown preprocess setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def describe(source: ImageInput) -> str:
+    """A short name for an image input, for error messages."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes>"
+    if isinstance(source, np.ndarray):
+        return f"<array {source.shape} {source.dtype}>"
+    return f"<{type(source).__name__}>"
+
+
+def load_image(source: ImageInput) -> Image.Image:
+    """Open any supported input as an 8-bit grayscale PIL image, upright per its EXIF orientation."""
+    name = describe(source)
+    if isinstance(source, Image.Image):
+        image = source
+    elif isinstance(source, np.ndarray):
+        image = _from_array(source, name)
+    else:
+        image = _open(source, name)
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block must not lose an otherwise fine image
+        pass
+    if image.width == 0 or image.height == 0:
+        raise TextrecError(f"image {name} is empty ({image.width}x{image.height})")
+    return to_grayscale(image)
+
+
+def _open(source: str | os.PathLike | bytes | bytearray, name: str) -> Image.Image:
+    if isinstance(source, (bytes, bytearray)):
+        if not source:
+            raise TextrecError("image data is empty (0 bytes)")
+        stream: Any = io.BytesIO(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise TextrecError(f"image file not found: {path}")
+        if path.stat().st_size == 0:
+            raise TextrecError(f"image file is empty (0 bytes): {path}")
+        stream = path
+    try:
+        image = Image.open(stream)
+        image.load()  # decode now, so truncated files fail here and not deep inside training
+    except Image.DecompressionBombError as exc:
+        raise TextrecError(f"image {name} is too large: {exc}") from None
+    except UnidentifiedImageError:
+        raise TextrecError(f"not an image (unrecognized format): {name}") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise TextrecError(f"corrupt image {name}: {exc}") from None
+    return image
+
+
+def _from_array(array: np.ndarray, name: str) -> Image.Image:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise TextrecError(f"image array must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
+    if array.size == 0:
+        raise TextrecError(f"image {name} is empty")
+    if array.dtype != np.uint8:
+        array = _to_uint8(array.astype(np.float64))
+    return Image.fromarray(array)
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    """Floats in [0, 1] are scaled by 255; anything else (16-bit, odd ranges) is stretched to its max."""
+    top = float(np.nanmax(values)) if values.size else 0.0
+    scale = 255.0 if top <= 1.0 else 255.0 / max(top, 1.0) if top > 255 else 1.0
+    return np.clip(np.nan_to_num(values) * scale, 0, 255).astype(np.uint8)
+
+
+def to_grayscale(image: Image.Image) -> Image.Image:
+    """Any PIL mode to 'L'; transparency is composited on white, 16/32-bit depth scaled down."""
+    if image.mode == "L":
+        return image
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return Image.fromarray(_to_uint8(np.asarray(image, dtype=np.float64)))
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("L")
+
+
+def target_width(width: int, height: int, config: PreprocessConfig) -> int:
+    """Width after scaling to the configured height, aspect ratio kept and clamped."""
+    if config.fixed_width:
+        return config.fixed_width
+    scaled = round(width * config.height / max(height, 1))
+    return int(min(max(scaled, config.min_width), config.max_width))
+
+
+def resize(image: Image.Image, config: PreprocessConfig) -> Image.Image:
+    size = (target_width(image.width, image.height, config), config.height)
+    return image if image.size == size else image.resize(size, Image.Resampling.BILINEAR)
+
+
+def normalize(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
+    """A resized 'L' image to a float32 HxW array, normalized with the config's mean and std."""
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return (array - config.mean) / config.std
+
+
+def prepare(source: ImageInput, config: PreprocessConfig) -> np.ndarray:
+    """Any image input to the normalized HxW float32 array the network reads."""
+    return normalize(resize(load_image(source), config), config)
+
+
+def background_value(array: np.ndarray) -> float:
+    """The median of the border pixels: padding with it makes the pad look like the image's own paper."""
+    border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+    return float(np.median(border))
+
+
+def pad_batch(arrays: list[np.ndarray], config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Stack HxW arrays into an Nx1xHxW batch padded on the right to the widest; returns it and the widths."""
+    widths = np.array([a.shape[1] for a in arrays], dtype=np.int64)
+    multiple = max(config.width_multiple, 1)
+    width = int(-(-widths.max() // multiple) * multiple)
+    batch = np.empty((len(arrays), 1, config.height, width), dtype=np.float32)
+    for i, array in enumerate(arrays):
+        batch[i, 0, :, : array.shape[1]] = array
+        batch[i, 0, :, array.shape[1]:] = background_value(array)
+    return batch, widths

@@ -1,0 +1,55 @@
+"""`textrec test`: run a model over labeled data and measure it; optionally write a report with pictures."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from textrec.data.sources import open_source
+from textrec.errors import TextrecError
+from textrec.evaluation import PROTOCOLS, confusions, normalize, plot_confusions, sample_grid, summarize
+from textrec.preprocess import normalize as normalize_pixels, resize
+
+
+def evaluate(model: str | Path | None, data: list[str], split: str | None = None, protocol: str = "exact",
+             report: Path | None = None, decoder: str = "greedy", limit: int | None = None,
+             batch_size: int = 64) -> dict[str, Any]:
+    from textrec.recognizer import Recognizer
+
+    if protocol not in PROTOCOLS:
+        raise TextrecError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    recognizer = Recognizer(model, decoder=decoder, batch_size=batch_size)
+    sources = [open_source({"path": d, "split": split} if split else d) for d in data]
+    images, arrays, golds, names, skipped = [], [], [], [], []
+    for source in sources:
+        for i in range(len(source)):
+            if limit is not None and len(golds) >= limit:
+                break
+            try:
+                image = source.load(i)
+            except TextrecError as exc:
+                skipped.append(f"{source.names[i]}: {exc}")
+                continue
+            arrays.append(normalize_pixels(resize(image, recognizer.preprocess), recognizer.preprocess))
+            images.append(image if report else None)
+            golds.append(source.labels[i])
+            names.append(source.names[i])
+    if not golds:
+        raise TextrecError("no readable samples in the data given")
+    start = time.perf_counter()
+    predictions = [p.text for p in recognizer.read_arrays(arrays)]
+    elapsed = time.perf_counter() - start
+    pred_n = [normalize(p, protocol) for p in predictions]
+    gold_n = [normalize(g, protocol) for g in golds]
+    metrics = dict(summarize(pred_n, gold_n), protocol=protocol, ms_per_image=1000 * elapsed / len(golds))
+    result = {"model": str(recognizer.path), "data": data, "split": split, "metrics": metrics,
+              "skipped_count": len(skipped), "skipped": skipped}
+    if report:
+        report.mkdir(parents=True, exist_ok=True)
+        samples = [{"name": n, "gold": g, "prediction": p, "correct": pn == gn}
+                   for n, g, p, pn, gn in zip(names, golds, predictions, pred_n, gold_n)]
+        (report / "report.json").write_text(json.dumps(dict(result, samples=samples), indent=2) + "\n")
+        plot_confusions(confusions(pred_n, gold_n), report / "confusions.png")
+        sample_grid(images, gold_n, pred_n, report / "samples.png")
+    return result

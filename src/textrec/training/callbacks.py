@@ -1,0 +1,69 @@
+"""Callbacks: write the best model as a safetensors artifact, draw curves, report skipped samples."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from textrec.charset import Charset
+from textrec.evaluation import plot_curves
+from textrec.model_io import make_config, save_model
+from textrec.preprocess import PreprocessConfig
+
+
+class ExportBestModel(L.Callback):
+    """Each time validation CER improves, write `run/model/` (safetensors + config), so the best model is
+    usable as soon as it exists, even if the run is stopped later."""
+
+    def __init__(self, out: Path, network: dict, charset: Charset, preprocess: PreprocessConfig, summary: dict):
+        self.out, self.network, self.charset, self.preprocess, self.summary = out, network, charset, preprocess, summary
+        self.best: float | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        cer = trainer.callback_metrics.get("val/cer")
+        if trainer.sanity_checking or cer is None or trainer.global_rank != 0:
+            return
+        cer = float(cer)
+        if self.best is None or cer < self.best:
+            self.best = cer
+            summary = dict(self.summary, step=trainer.global_step, epoch=trainer.current_epoch, val_cer=cer,
+                           val_acc=float(trainer.callback_metrics.get("val/acc", float("nan"))))
+            save_model(self.out, module.network, make_config(self.network, self.charset, self.preprocess, summary))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state.get("best")
+
+
+class Curves(L.Callback):
+    """Loss and CER curves as a PNG in the run folder at the end (or interruption) of training."""
+
+    def __init__(self, out: Path):
+        self.out = out
+
+    def _draw(self, module: L.LightningModule) -> None:
+        plot_curves(module.history, self.out)
+
+    def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.global_rank == 0:
+            self._draw(module)
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        if trainer.global_rank == 0:
+            self._draw(module)
+
+
+class SkipReport(L.Callback):
+    """Bad samples are skipped during the run; say how many and which at the end."""
+
+    def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        unique = sorted(set(module.skipped))
+        if unique and trainer.global_rank == 0:
+            print(f"\nskipped {len(unique)} unusable sample(s) ({len(module.skipped)} times in all):")
+            for reason in unique[:20]:
+                print(f"  {reason}")
+            if len(unique) > 20:
+                print(f"  ... and {len(unique) - 20} more")

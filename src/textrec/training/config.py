@@ -1,0 +1,106 @@
+"""Experiment configs: one YAML per experiment, with `key.sub=value` overrides from the command line."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textrec.errors import TextrecError
+
+DEFAULTS: dict[str, Any] = {
+    "name": "run",
+    "seed": 0,
+    "out_dir": "runs",
+    "model": {
+        "charset": "printable",
+        "preprocess": {},
+        "network": {"name": "crnn"},
+    },
+    "data": {
+        "train": [],
+        "val": [],
+        "batch_size": 32,
+        "num_workers": 2,
+        "epoch_size": None,  # samples per epoch when mixing sources; None = one pass
+        "cache": False,  # keep decoded images in memory (small datasets)
+        "augment": None,  # AugmentConfig settings; None = no augmentation
+        "on_unknown": "error",  # or 'drop': labels with characters outside the charset
+    },
+    "train": {
+        "max_epochs": 10,
+        "max_steps": -1,
+        "max_time": None,  # "00:00:30:00" (DD:HH:MM:SS) stops training at a wall-clock budget
+        "lr": 1e-3,
+        "weight_decay": 0.01,
+        "warmup": 0.1,  # fraction of steps of one-cycle warm-up
+        "gradient_clip": 5.0,
+        "precision": "32-true",
+        "early_stopping": 0,  # patience in validations; 0 = off
+        "val_every": 1,  # epochs between validations
+        "logger": "tensorboard",  # tensorboard | csv | mlflow | wandb | none
+        "samples_to_print": 5,
+        "threads": None,
+        "accelerator": "auto",
+        "devices": "auto",
+    },
+}
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    result = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def apply_override(config: dict[str, Any], assignment: str) -> None:
+    """`train.lr=3e-4` sets config['train']['lr'] to 0.0003 (the value is read as YAML)."""
+    if "=" not in assignment:
+        raise TextrecError(f"override {assignment!r} is not KEY=VALUE")
+    key, raw = assignment.split("=", 1)
+    node = config
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise TextrecError(f"override {assignment!r}: {part!r} is not a section")
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise TextrecError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise TextrecError(f"config {path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise TextrecError(f"config {path} must be a mapping at the top level")
+        config = merge(config, _resolve_paths(loaded, path.parent))
+    for assignment in overrides or []:
+        apply_override(config, assignment)
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise TextrecError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    return config
+
+
+def _resolve_paths(config: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Data paths in a config file are relative to the config file, like paths in annotation files."""
+    data = config.get("data", {})
+    for split in ("train", "val"):
+        for i, spec in enumerate(data.get(split, []) or []):
+            if isinstance(spec, str):
+                spec = data[split][i] = {"path": spec}
+            for key in ("path", "pages", "boxes"):
+                if key in spec and spec[key] and not Path(spec[key]).is_absolute():
+                    spec[key] = str((base / spec[key]).resolve())
+    return config

@@ -1,0 +1,141 @@
+"""`textrec train`: a config in, a run folder out (checkpoints, logs, curves, the best model artifact)."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from textrec.charset import Charset
+from textrec.data.augment import AugmentConfig, Augmenter
+from textrec.data.dataset import Collate, TextDataset, mixed, worker_init
+from textrec.data.sources import open_source
+from textrec.errors import TextrecError
+from textrec.networks.crnn import CRNN
+from textrec.preprocess import PreprocessConfig
+from textrec.training.callbacks import Curves, ExportBestModel, SkipReport
+from textrec.training.system import RecognitionSystem
+
+
+def build_charset(config: dict[str, Any], sources: list) -> Charset:
+    spec = config["model"]["charset"]
+    if spec == "auto":  # every character seen in the training labels
+        return Charset.from_labels(label for source in sources for label in source.labels)
+    return Charset.from_spec(spec)
+
+
+def build_datasets(config: dict[str, Any], charset: Charset, preprocess: PreprocessConfig,
+                   train_sources: list, val_sources: list) -> tuple[DataLoader, DataLoader | None]:
+    data = config["data"]
+    augment = AugmentConfig.from_dict(data["augment"]) if data["augment"] is not None else None
+    stride = CRNN.width_stride
+
+    def make(source, train: bool) -> TextDataset:
+        return TextDataset(source, charset, preprocess, stride, Augmenter(augment) if train and augment else None,
+                           data["on_unknown"], data["cache"])
+
+    train_sets = [make(s, True) for s in train_sources]
+    weights = [float(spec.get("weight", 1.0)) if isinstance(spec, dict) else 1.0 for spec in data["train"]]
+    for dataset in train_sets + []:
+        for reason in dataset.label_report.dropped[:5]:
+            print(f"dropped: {reason}")
+        if dataset.label_report.dropped:
+            print(f"dropped {len(dataset.label_report.dropped)} sample(s) with characters outside the charset")
+    train_set, sampler = mixed(train_sets, weights, data["epoch_size"], config["seed"])
+    workers = int(data["num_workers"])
+    common = dict(batch_size=int(data["batch_size"]), num_workers=workers, collate_fn=Collate(preprocess),
+                  worker_init_fn=worker_init, persistent_workers=workers > 0)
+    train_loader = DataLoader(train_set, sampler=sampler, shuffle=sampler is None, drop_last=len(train_set) > int(
+        data["batch_size"]), **common)
+    val_loader = None
+    if val_sources:
+        val_set, _ = mixed([make(s, False) for s in val_sources], [1.0] * len(val_sources), None)
+        val_loader = DataLoader(val_set, shuffle=False, **common)
+    return train_loader, val_loader
+
+
+def run_folder(config: dict[str, Any], resume: bool) -> Path:
+    """runs/NAME for a new run (NAME-2, -3... if taken); with resume, the newest one that has a checkpoint."""
+    base = Path(config["out_dir"]) / config["name"]
+    candidates = [base] + [base.with_name(f"{base.name}-{i}") for i in range(2, 1000)]
+    if resume:
+        existing = [c for c in candidates if (c / "checkpoints" / "last.ckpt").is_file()]
+        if not existing:
+            raise TextrecError(f"nothing to resume: no {base}*/checkpoints/last.ckpt")
+        return existing[-1]
+    return next(c for c in candidates if not c.exists())
+
+
+def make_logger(kind: str, folder: Path):
+    if kind in (None, "none", False):
+        return False
+    if kind == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        return TensorBoardLogger(str(folder), name="logs", version="")
+    if kind == "csv":
+        from lightning.pytorch.loggers import CSVLogger
+
+        return CSVLogger(str(folder), name="logs", version="")
+    if kind == "mlflow":
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        return MLFlowLogger(experiment_name=folder.name, tracking_uri=f"file:{folder / 'mlruns'}")
+    if kind == "wandb":
+        from lightning.pytorch.loggers import WandbLogger
+
+        return WandbLogger(save_dir=str(folder), offline=True, name=folder.name)
+    raise TextrecError(f"unknown logger {kind!r}; choose tensorboard, csv, mlflow, wandb or none")
+
+
+def train(config: dict[str, Any], resume: bool = False) -> Path:
+    """Train per `config`; returns the run folder, whose `model/` holds the best model by validation CER."""
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+
+    t = config["train"]
+    L.seed_everything(int(config["seed"]), workers=True, verbose=False)
+    random.seed(config["seed"]), np.random.seed(config["seed"])
+    if t["threads"]:
+        torch.set_num_threads(int(t["threads"]))
+    if not config["data"]["train"]:
+        raise TextrecError("config has no training data (data.train is empty)")
+    train_sources = [open_source(spec) for spec in config["data"]["train"]]
+    val_sources = [open_source(spec) for spec in config["data"]["val"] or []]
+    charset = build_charset(config, train_sources)
+    preprocess = PreprocessConfig.from_dict(config["model"]["preprocess"])
+    train_loader, val_loader = build_datasets(config, charset, preprocess, train_sources, val_sources)
+
+    folder = run_folder(config, resume)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    system = RecognitionSystem(config["model"]["network"], charset.chars, lr=float(t["lr"]),
+                               weight_decay=float(t["weight_decay"]), warmup=float(t["warmup"]),
+                               samples_to_print=int(t["samples_to_print"]))
+    summary = {"name": config["name"], "train_sources": [s.describe() for s in train_sources],
+               "train_samples": sum(len(s) for s in train_sources)}
+    callbacks = [
+        ModelCheckpoint(folder / "checkpoints", filename="best", monitor="val/cer" if val_loader else None,
+                        mode="min", save_last=True),
+        ExportBestModel(folder / "model", config["model"]["network"], charset, preprocess, summary),
+        Curves(folder / "curves.png"), SkipReport(), TQDMProgressBar(refresh_rate=10),
+    ]
+    if t["early_stopping"] and val_loader:
+        callbacks.append(EarlyStopping("val/cer", patience=int(t["early_stopping"]), mode="min"))
+    trainer = L.Trainer(
+        max_epochs=int(t["max_epochs"]), max_steps=int(t["max_steps"]), max_time=t["max_time"],
+        gradient_clip_val=float(t["gradient_clip"]) or None, precision=t["precision"], callbacks=callbacks,
+        logger=make_logger(t["logger"], folder), default_root_dir=str(folder), accelerator=t["accelerator"],
+        devices=t["devices"], check_val_every_n_epoch=int(t["val_every"]), log_every_n_steps=10,
+        num_sanity_val_steps=0, enable_model_summary=False,
+    )
+    checkpoint = folder / "checkpoints" / "last.ckpt" if resume else None
+    trainer.fit(system, train_loader, val_loader, ckpt_path=str(checkpoint) if checkpoint else None)
+    if not val_loader:  # without validation there is no "best": ship the final weights
+        save_model(folder / "model", system.network,
+                   make_config(config["model"]["network"], charset, preprocess, dict(summary, step=trainer.global_step)))
+    return folder

@@ -1,0 +1,103 @@
+"""The Lightning wrapper around a recognition network: CTC loss, metrics, optimizer and schedule."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from textrec.charset import Charset
+from textrec.decoding import decode_batch
+from textrec.evaluation import character_error_rate, word_accuracy
+from textrec.networks import build_network
+
+
+class RecognitionSystem(L.LightningModule):
+    def __init__(self, network: dict[str, Any], charset: str, lr: float = 1e-3, weight_decay: float = 0.01,
+                 warmup: float = 0.1, samples_to_print: int = 5):
+        super().__init__()
+        self.save_hyperparameters()
+        self.charset = Charset(charset)
+        self.network = build_network(network, self.charset.num_classes)
+        self.skipped: list[str] = []
+        self._val_predictions: list[tuple[str, str, str]] = []
+        self.history: dict[str, list[tuple[int, float]]] = {"train/loss": [], "val/cer": [], "val/acc": []}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images)
+
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits = self.network(batch["images"])
+        lengths = self.network.output_lengths(batch["widths"]).clamp(max=logits.shape[1])
+        log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # CTC wants (T, N, C) in fp32
+        loss = F.ctc_loss(log_probs, batch["targets"], lengths, batch["target_lengths"], blank=self.charset.blank,
+                          reduction="mean", zero_infinity=True)
+        return loss, logits, lengths
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        self.skipped.extend(batch["skipped"])
+        if batch["images"] is None:
+            return None
+        loss, _, _ = self._loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        if batch_idx % 10 == 0:
+            self.history["train/loss"].append((self.global_step, float(loss.detach())))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self.skipped.extend(batch["skipped"])
+        if batch["images"] is None:
+            return
+        loss, logits, lengths = self._loss(batch)
+        self.log("val/loss", loss, batch_size=len(batch["labels"]), sync_dist=True)
+        predictions = decode_batch(logits.float().cpu().numpy(), lengths.cpu().numpy(), self.charset)
+        for name, gold, prediction in zip(batch["names"], batch["labels"], predictions):
+            self._val_predictions.append((name, gold, prediction.text))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_predictions:
+            return
+        golds = [g for _, g, _ in self._val_predictions]
+        preds = [p for _, _, p in self._val_predictions]
+        cer, acc = character_error_rate(preds, golds), word_accuracy(preds, golds)
+        self.log("val/cer", cer, prog_bar=True, sync_dist=True)
+        self.log("val/acc", acc, prog_bar=True, sync_dist=True)
+        if not self.trainer.sanity_checking:
+            self.history["val/cer"].append((self.global_step, cer))
+            self.history["val/acc"].append((self.global_step, acc))
+            self._print_samples()
+        self._val_predictions = []
+
+    def _print_samples(self) -> None:
+        count = self.hparams.samples_to_print
+        if not count or self.global_rank != 0:
+            return
+        wrong = [s for s in self._val_predictions if s[1] != s[2]]
+        right = [s for s in self._val_predictions if s[1] == s[2]]
+        shown = (wrong + right)[:count]
+        lines = [f"  {'ok ' if g == p else 'ERR'} gold {g!r:<24} pred {p!r}" for _, g, p in shown]
+        print(f"\nepoch {self.current_epoch} step {self.global_step}: {len(right)}/{len(self._val_predictions)} right\n"
+              + "\n".join(lines), flush=True)
+
+    def lr_factor(self, step: int) -> float:
+        """Linear warm-up from lr/25, then cosine down to lr/100. Computed from the trainer's current total
+        (not stored in the scheduler), so a resumed run with a larger budget stretches the schedule."""
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warmup = max(int(total * self.hparams.warmup), 1)
+        if step < warmup:
+            return 0.04 + 0.96 * step / warmup
+        progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def configure_optimizers(self) -> dict:
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["textrec_history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.history = checkpoint.get("textrec_history", self.history)

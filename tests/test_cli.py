@@ -1,0 +1,79 @@
+"""The command line as a user meets it: real subprocesses, one-line errors, no tracebacks."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import render
+
+TEXTREC = [sys.executable, "-m", "textrec.cli"]
+
+
+def run(*args, **kw):
+    return subprocess.run([*TEXTREC, *map(str, args)], capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_help_lists_commands():
+    out = run("--help").stdout
+    for command in ("read", "train", "test", "dataset"):
+        assert command in out
+
+
+def test_read_prints_text_and_json(trained_model, tmp_path):
+    render("4072", seed=1).save(tmp_path / "a.png")
+    render("918", seed=2).save(tmp_path / "b.png")
+    single = run("read", tmp_path / "a.png", "--model", trained_model)
+    assert single.returncode == 0 and single.stdout.split("\t")[0] == "4072"
+    many = run("read", tmp_path, "--model", trained_model, "--json")
+    rows = [json.loads(line) for line in many.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["4072", "918"]
+    assert all(0 <= r["confidence"] <= 1 and len(r["chars"]) == len(r["text"]) for r in rows)
+    beam = run("read", tmp_path / "*.png", "--model", trained_model, "--decoder", "beam")
+    assert beam.returncode == 0 and len(beam.stdout.splitlines()) == 2
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda p: None, "image file not found"),
+    (lambda p: p.write_bytes(b""), "empty"),
+    (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n garbage"), "corrupt image"),
+])
+def test_read_bad_image_is_one_clear_line(trained_model, tmp_path, make, expected):
+    path = tmp_path / "bad.png"
+    make(path)
+    result = run("read", path, "--model", trained_model)
+    assert result.returncode != 0 and expected in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_model_and_config_are_clear(tmp_path):
+    render("1").save(tmp_path / "a.png")
+    result = run("read", tmp_path / "a.png", "--model", tmp_path / "none")
+    assert result.returncode == 2 and "model not found" in result.stderr and "Traceback" not in result.stderr
+    result = run("train", "--config", tmp_path / "none.yaml")
+    assert result.returncode == 2 and "config file not found" in result.stderr
+
+
+def test_train_with_unknown_character_names_file_line_char(tmp_path):
+    (tmp_path / "images").mkdir()
+    render("12").save(tmp_path / "images" / "a.png")
+    (tmp_path / "labels.tsv").write_text("images/a.png\t12\nimages/a.png\t1z\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: {{charset: digits}}\ndata: {{train: [{tmp_path / 'labels.tsv'}]}}\n")
+    result = run("train", "--config", config, "--set", f"out_dir={tmp_path}")
+    assert result.returncode == 2 and "labels.tsv:2" in result.stderr and "'z'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_test_command_and_dataset_to_lmdb(trained_model, digits_data, tmp_path):
+    result = run("test", "--model", trained_model, "--data", digits_data["val"], "--report", tmp_path / "r")
+    assert result.returncode == 0 and "accuracy" in result.stdout
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["metrics"]["samples"] == 100
+    (digits_data["val"].parent / "images" / "00003.png").rename(tmp_path / "moved.png")  # one image goes missing
+    try:
+        converted = run("dataset", digits_data["val"], "--out", tmp_path / "val.lmdb")
+    finally:
+        (tmp_path / "moved.png").rename(digits_data["val"].parent / "images" / "00003.png")
+    assert converted.returncode == 0 and "wrote 99 samples" in converted.stdout and "skipped 1" in converted.stdout
+    again = run("test", "--model", trained_model, "--data", tmp_path / "val.lmdb")
+    assert again.returncode == 0 and "samples 99" in again.stdout

@@ -1,0 +1,61 @@
+import pytest
+
+from textrec.charset import Charset
+from textrec.data.augment import AugmentConfig, Augmenter
+from textrec.data.dataset import Collate, TextDataset
+from textrec.data.sources import AnnotationFile
+from textrec.errors import TextrecError
+from textrec.preprocess import PreprocessConfig
+
+from conftest import render, write_dataset
+
+CONFIG = PreprocessConfig()
+
+
+def test_unknown_character_error_names_file_line_and_char(tmp_path):
+    path = write_dataset(tmp_path, ["123", "12x"])
+    with pytest.raises(TextrecError, match=r"labels.tsv:2 .*'12x'.*'x'"):
+        TextDataset(AnnotationFile(path), Charset.from_spec("digits"), CONFIG, 4)
+
+
+def test_unknown_character_can_be_dropped_and_counted(tmp_path):
+    path = write_dataset(tmp_path, ["123", "12x", "4"])
+    dataset = TextDataset(AnnotationFile(path), Charset.from_spec("digits"), CONFIG, 4, on_unknown="drop")
+    assert len(dataset) == 2 and len(dataset.label_report.dropped) == 1
+
+
+def test_corrupt_image_is_skipped_and_reported(tmp_path):
+    path = write_dataset(tmp_path, ["12", "34"])
+    (tmp_path / "images" / "00001.png").write_bytes(b"\x89PNG broken")
+    dataset = TextDataset(AnnotationFile(path), Charset.from_spec("digits"), CONFIG, 4)
+    batch = Collate(CONFIG)([dataset[0], dataset[1]])
+    assert batch["labels"] == ["12"] and len(batch["skipped"]) == 1
+    assert "00001.png" in batch["skipped"][0] and "corrupt" in batch["skipped"][0]
+
+
+def test_label_too_long_for_the_image_is_rejected_with_its_name(tmp_path):
+    path = tmp_path / "labels.tsv"
+    render("1").save(tmp_path / "narrow.png")  # ~20 px wide -> 5 columns at stride 4
+    path.write_text("narrow.png\t1111111111\n")
+    dataset = TextDataset(AnnotationFile(path), Charset.from_spec("digits"), CONFIG, 4)
+    item = dataset[0]
+    assert "skip" in item and "narrow.png" in item["skip"] and "'1111111111'" in item["skip"]
+    assert "needs 19 output columns" in item["skip"]
+
+
+def test_collate_shapes(tmp_path):
+    path = write_dataset(tmp_path, ["1", "22222"])
+    dataset = TextDataset(AnnotationFile(path), Charset.from_spec("digits"), CONFIG, 4)
+    batch = Collate(CONFIG)([dataset[0], dataset[1]])
+    assert batch["images"].shape[:3] == (2, 1, 32)
+    assert batch["target_lengths"].tolist() == [1, 5] and batch["targets"].tolist() == [2, 3, 3, 3, 3, 3]
+
+
+def test_every_augmentation_at_its_extreme_keeps_a_valid_image():
+    extreme = AugmentConfig(p_affine=1, rotate=15, shear=0.8, p_crop=1, crop=0.3, p_stretch=1, stretch=0.6,
+                            p_blur=1, blur=3, p_contrast=1, contrast=1, p_noise=1, noise=0.5, p_invert=1)
+    augmenter = Augmenter(extreme)
+    for seed in range(30):
+        augmenter.rng.seed(seed)
+        image = augmenter(render("augment me", seed=seed))
+        assert image.mode == "L" and image.width > 0 and image.height > 0

@@ -1,0 +1,49 @@
+import numpy as np
+
+from textrec.charset import Charset
+from textrec.decoding import beam_decode, decode_batch, greedy_decode
+
+CHARSET = Charset("ab")  # classes: 0 blank, 1 a, 2 b
+
+
+def frames(*rows):
+    return np.array(rows, dtype=np.float64)
+
+
+def test_greedy_merges_repeats_and_drops_blanks():
+    probs = frames([0.1, 0.8, 0.1], [0.1, 0.7, 0.2], [0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.2, 0.1, 0.7])
+    prediction = greedy_decode(probs, CHARSET)
+    assert prediction.text == "aab"
+    assert np.allclose(prediction.chars, [0.8, 0.8, 0.7])
+    assert np.isclose(prediction.confidence, 0.8 * 0.8 * 0.7)
+    assert prediction.columns == [0, 3, 4]
+
+
+def test_beam_finds_the_likelier_label_greedy_misses():
+    # Greedy path is blank,blank ('') but 'a' summed over its alignments is likelier (0.64 vs 0.36).
+    probs = frames([0.6, 0.4, 0.0], [0.6, 0.4, 0.0])
+    assert greedy_decode(probs, CHARSET).text == ""
+    assert beam_decode(probs, CHARSET, beam_width=5).text == "a"
+
+
+def test_beam_agrees_with_greedy_on_peaked_output():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        best = rng.integers(0, 3, size=12)
+        probs = np.full((12, 3), 0.01)
+        probs[np.arange(12), best] = 0.98
+        assert beam_decode(probs, CHARSET).text == greedy_decode(probs, CHARSET).text
+
+
+def test_lexicon_constrains_the_reading():
+    probs = frames([0.1, 0.8, 0.1], [0.9, 0.05, 0.05], [0.1, 0.45, 0.45])
+    assert greedy_decode(probs, CHARSET).text == "aa"
+    assert beam_decode(probs, CHARSET, lexicon=["ab", "bb"]).text == "ab"
+
+
+def test_decode_batch_respects_lengths():
+    logits = np.zeros((2, 4, 3))
+    logits[:, :, 1] = 5.0  # 'a' everywhere
+    logits[0, 1, :] = [5.0, 0, 0]  # a blank at frame 1 of sample 0
+    results = decode_batch(logits, [4, 1], CHARSET)
+    assert [r.text for r in results] == ["aa", "a"]
