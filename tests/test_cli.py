@@ -77,3 +77,13 @@ def test_test_command_and_dataset_to_lmdb(trained_model, digits_data, tmp_path):
     assert converted.returncode == 0 and "wrote 99 samples" in converted.stdout and "skipped 1" in converted.stdout
     again = run("test", "--model", trained_model, "--data", tmp_path / "val.lmdb")
     assert again.returncode == 0 and "samples 99" in again.stdout
+
+
+def test_bad_annotation_line_and_unknown_config_key(trained_model, tmp_path):
+    (tmp_path / "labels.tsv").write_text("a.png\t12\nno-label-here\n")
+    result = run("test", "--model", trained_model, "--data", tmp_path / "labels.tsv")
+    assert result.returncode == 2 and "labels.tsv:2: expected" in result.stderr and "Traceback" not in result.stderr
+    config = tmp_path / "c.yaml"
+    config.write_text("train: {learning_rate: 0.1}\n")
+    result = run("train", "--config", config)
+    assert result.returncode == 2 and "unknown key(s) in config section 'train': learning_rate" in result.stderr

@@ -59,3 +59,14 @@ def test_every_augmentation_at_its_extreme_keeps_a_valid_image():
         augmenter.rng.seed(seed)
         image = augmenter(render("augment me", seed=seed))
         assert image.mode == "L" and image.width > 0 and image.height > 0
+
+
+def test_mixed_sources_are_drawn_by_weight(tmp_path):
+    from textrec.data.dataset import mixed
+
+    small = TextDataset(AnnotationFile(write_dataset(tmp_path / "a", ["1"] * 10)), Charset.from_spec("digits"), CONFIG, 4)
+    large = TextDataset(AnnotationFile(write_dataset(tmp_path / "b", ["2"] * 100)), Charset.from_spec("digits"), CONFIG, 4)
+    combined, sampler = mixed([small, large], [3.0, 1.0], epoch_size=4000)
+    drawn = list(sampler)
+    share_small = sum(i < 10 for i in drawn) / len(drawn)
+    assert len(drawn) == 4000 and 0.70 < share_small < 0.80  # 3:1 by weight, not 1:10 by size

@@ -56,7 +56,7 @@ def test_resume_continues_from_last_checkpoint(digits_data, tmp_path):
 
     overrides = [f"out_dir={tmp_path}", "name=r", "model.charset=digits", f"model.network={TINY_NETWORK}",
                  f"data.train=[{{path: {digits_data['train']}}}]", f"data.val=[{{path: {digits_data['val']}}}]",
-                 "data.num_workers=0", "train.logger=none", "train.samples_to_print=0", "train.max_epochs=1"]
+                 "data.num_workers=0", "train.samples_to_print=0", "train.max_epochs=1"]  # default logger: TensorBoard
     first = train(load_config(None, overrides))
     state_one = torch.load(first / "checkpoints" / "last.ckpt", weights_only=False)
     second = train(load_config(None, overrides[:-1] + ["train.max_epochs=2"]), resume=True)
@@ -64,6 +64,7 @@ def test_resume_continues_from_last_checkpoint(digits_data, tmp_path):
     state = torch.load(second / "checkpoints" / "last.ckpt", weights_only=False)
     assert state["global_step"] == 2 * state_one["global_step"]
     assert len(state["textrec_history"]["val/cer"]) == 2  # the curves carry on across the resume
+    assert list((second / "logs").glob("events.out.tfevents.*"))
 
 
 def test_evaluate_writes_report(trained_model, digits_data, tmp_path):

@@ -151,6 +151,36 @@ def dataset(
         typer.echo(f"  skipped: {reason}", err=True)
 
 
+@app.command()
+@friendly
+def synth(
+    n: int = typer.Option(1000, "--n", help="Number of samples to write."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder (images + labels.tsv) or NAME.lmdb."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Synth YAML: charset, text mix, fonts, effects."),
+    seed: int = typer.Option(0, help="Same seed, same samples."),
+    workers: Optional[int] = typer.Option(None, help="Processes (default: all cores)."),
+    preview: Optional[Path] = typer.Option(None, help="Write a PNG grid of samples with labels instead."),
+) -> None:
+    """Render synthetic text images with labels (fonts, text mix and effects from --config)."""
+    from textrec.synth.render import Renderer, SynthConfig
+
+    settings = SynthConfig.from_file(config)
+    if preview is not None:
+        from textrec.synth.dataset import preview_grid
+
+        preview_grid(Renderer(settings), str(preview), seed=seed)
+        typer.echo(f"preview: {preview}")
+        return
+    if out is None:
+        raise TextrecError("give --out DIR or --out NAME.lmdb (or --preview grid.png)")
+    if n < 1:
+        raise TextrecError(f"--n must be at least 1, got {n}")
+    from textrec.synth.write import write_synth
+
+    written = write_synth(settings, n, out, seed=seed, workers=workers)
+    typer.echo(f"wrote {written} samples to {out}")
+
+
 def main() -> None:
     app()
 

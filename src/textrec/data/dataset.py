@@ -47,7 +47,10 @@ class TextDataset(Dataset):
                  augmenter: Augmenter | None = None, on_unknown: str = "error", cache: bool = False):
         self.source, self.charset, self.preprocess = source, charset, preprocess
         self.width_stride, self.augmenter = width_stride, augmenter
-        self.indices, self.label_report = check_labels(source, charset, on_unknown)
+        if getattr(source, "generated", False):  # labels come from the charset itself: nothing to check
+            self.indices, self.label_report = range(len(source)), LabelReport()
+        else:
+            self.indices, self.label_report = check_labels(source, charset, on_unknown)
         self.cache: dict[int, object] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -66,8 +69,12 @@ class TextDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         index = self.indices[i]
-        name, label = self.source.names[index], self.source.labels[index]
-        image = self._image(index)
+        if getattr(self.source, "generated", False):
+            image, label = self.source.sample(index)
+            name = self.source.name(index)
+        else:
+            name, label = self.source.names[index], self.source.labels[index]
+            image = self._image(index)
         if isinstance(image, TextrecError):
             return {"skip": f"{name}: {image}"}
         if self.augmenter is not None:

@@ -234,13 +234,14 @@ def open_source(spec: str | dict[str, Any]) -> Source:
     options = dict(spec)
     kind = options.pop("type", None)
     split = options.pop("split", None)
+    options.pop("weight", None)  # a mixing weight, used by the data loader, not by the reader
     path = options.pop("path", None)
-    if path is None and kind != "icdar":  # an icdar source may name `pages` and `boxes` instead
+    if path is None and kind not in ("icdar", "synth"):  # icdar may name `pages` and `boxes`; synth needs none
         raise TextrecError(f"data source needs a path: {spec}")
     kind = kind or guess_kind(Path(path))
     path = _resolve_path(kind, Path(path)) if path is not None else None
     builders = {"annotation": AnnotationFile, "folder": LabelFolder, "mjsynth": MJSynth, "lmdb": LmdbSource,
-                "icdar": _icdar}
+                "icdar": _icdar, "synth": _synth}
     if kind not in builders:
         raise TextrecError(f"unknown data source type {kind!r}; choose from {', '.join(sorted(builders))}")
     try:
@@ -254,6 +255,16 @@ def open_source(spec: str | dict[str, Any]) -> Source:
 
 
 ANNOTATION_NAMES = ("labels.tsv", "labels.txt", "gt.txt")
+
+
+def _synth(path: Path | None = None, **options: Any) -> Source:
+    from textrec.synth.dataset import SynthSource
+
+    if path is not None:  # a synth YAML file
+        from textrec.synth.render import SynthConfig
+
+        options["config"] = SynthConfig.from_file(path)
+    return SynthSource(**options)
 
 
 def _icdar(path: Path | None = None, pages: str | None = None, boxes: str | None = None, **options: Any) -> IcdarQuads:

@@ -39,6 +39,7 @@ def glyph_coverage(path: Path, candidates: str) -> str:
     except Exception as exc:
         raise TextrecError(f"not a usable font file: {path} ({exc})") from None
     covered = []
+    outlines: dict[str, tuple] = {}
     for char in candidates:
         name = cmap.get(ord(char))
         if name is None or name == ".notdef":
@@ -53,7 +54,36 @@ def glyph_coverage(path: Path, candidates: str) -> str:
             continue
         if pen.bounds is not None:
             covered.append(char)
-    return "".join(covered)
+            outlines[char] = _outline(glyphs, name)
+    # A small-caps or all-caps face draws 'a' like 'A': such a letter cannot be labeled lower-case.
+    same_case = {c for c in covered if c.islower() and c.upper() in outlines and outlines[c] == outlines[c.upper()]}
+    if caps_only(path):
+        same_case |= {c for c in covered if c.islower()}
+    return "".join(c for c in covered if c not in same_case)
+
+
+def _outline(glyphs, name: str) -> tuple:
+    from fontTools.pens.recordingPen import RecordingPen
+
+    pen = RecordingPen()
+    glyphs[name].draw(pen)
+    return tuple((op, tuple(tuple(round(v) for v in pt) if isinstance(pt, tuple) else pt for pt in args))
+                 for op, args in pen.value)
+
+
+def caps_only(path: Path, letters: str = "acemnorsuvwxz") -> bool:
+    """True for an all-caps face: its x-height letters (a, c, e, ...) are about as tall as their capitals,
+    where a real lower case is ~0.7 of the capital height."""
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(str(path), 64)
+
+    def height(char: str) -> int:
+        box = font.getbbox(char)
+        return box[3] - box[1]
+
+    tall = sum(height(c) >= 0.88 * max(height(c.upper()), 1) for c in letters)
+    return tall > len(letters) // 2
 
 
 def font_from_file(path: str | Path, candidates: str) -> FontInfo:

@@ -90,6 +90,12 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     unknown = set(config) - set(DEFAULTS)
     if unknown:
         raise TextrecError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    for section in ("model", "data", "train"):
+        if not isinstance(config[section], dict):
+            raise TextrecError(f"config section {section!r} must be a mapping")
+        extra = set(config[section]) - set(DEFAULTS[section])
+        if extra:
+            raise TextrecError(f"unknown key(s) in config section {section!r}: {', '.join(sorted(extra))}")
     return config
 
 

@@ -1,0 +1,356 @@
+"""Render one labeled text image: a font that covers the text, a background, effects, height-normalized.
+
+Grayscale throughout: our networks read grayscale, and colour contrast reduces to the gray levels drawn here
+(light-on-dark included); it keeps rendering fast enough to feed training live (see benchmarks/SYNTH.md).
+Sample `index` of a `seed` is always the same image, so datasets are reproducible and shard cleanly."""
+from __future__ import annotations
+
+import copy
+import io
+import math
+import random
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from textrec.errors import TextrecError
+from textrec.synth.fontinfo import FontInfo, bundled_fonts, user_fonts
+from textrec.synth.text import TextConfig, TextSampler
+
+# Every effect: probability `p` plus its range(s). One place to tune, overridable from YAML.
+DEFAULT_EFFECTS: dict[str, dict[str, Any]] = {
+    "font_size": {"sizes": [20, 24, 28, 32]},  # pixel sizes rendered (cached per font); output is rescaled anyway
+    "spacing": {"p": 0.15, "range": [-0.05, 0.25]},  # extra space between characters, in units of the size
+    "stroke": {"p": 0.1, "range": [1, 2]},  # faux-bold stroke width, px
+    "light_on_dark": {"p": 0.2},
+    "contrast": {"range": [0.3, 1.0]},  # |text - background| gray difference as a fraction of 255
+    "background": {"flat": 0.35, "gradient": 0.2, "noise": 0.15, "paper": 0.2, "image": 0.1},
+    "padding": {"range": [0.02, 0.35], "tight": 0.15},  # margins (of the text height); tight = cut into text edges
+    "rotate": {"p": 0.3, "range": [-4.0, 4.0]},
+    "shear": {"p": 0.2, "range": [-0.35, 0.35]},
+    "perspective": {"p": 0.1, "range": [0.0, 0.08]},
+    "curve": {"p": 0.08, "range": [0.05, 0.2]},  # baseline amplitude, fraction of height
+    "gaussian_blur": {"p": 0.2, "range": [0.3, 1.2]},
+    "motion_blur": {"p": 0.07},
+    "noise": {"p": 0.3, "range": [0.01, 0.08]},
+    "jpeg": {"p": 0.2, "range": [15, 70]},
+    "resample": {"p": 0.2, "range": [0.35, 0.8]},  # down- then up-sampling factor
+    "lighting": {"p": 0.2, "range": [0.1, 0.5]},
+    "shadow": {"p": 0.06},
+    "outline": {"p": 0.04},
+    "underline": {"p": 0.04},
+    "strike": {"p": 0.02},
+    "clutter": {"p": 0.12},  # parts of neighbouring text at the edges
+}
+
+
+@dataclass
+class SynthConfig:
+    height: int = 32  # output height; width follows the text
+    charset: str = "printable"  # preset name or the characters; every label uses only these
+    text: dict[str, Any] = field(default_factory=dict)  # TextConfig settings
+    effects: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_EFFECTS))
+    fonts: str | None = None  # a folder of the user's fonts instead of the bundled set
+    backgrounds: str | None = None  # a folder of images to crop backgrounds from
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> "SynthConfig":
+        values = dict(values or {})
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TextrecError(f"unknown synth setting(s): {', '.join(sorted(unknown))}")
+        effects = copy.deepcopy(DEFAULT_EFFECTS)
+        for name, settings in (values.pop("effects", None) or {}).items():
+            if name not in effects:
+                raise TextrecError(f"unknown synth effect {name!r}; known: {', '.join(effects)}")
+            effects[name].update(settings)
+        return cls(effects=effects, **values)
+
+    @classmethod
+    def from_file(cls, path: str | Path | None) -> "SynthConfig":
+        if path is None:
+            return cls()
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise TextrecError(f"synth config not found: {path}")
+        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
+
+
+@lru_cache(maxsize=512)
+def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.truetype(path, size)
+    except OSError as exc:
+        raise TextrecError(f"cannot load font {path}: {exc}") from None
+
+
+def _paper_textures(count: int = 6, size: int = 192) -> list[np.ndarray]:
+    """Fibrous, blotchy gray textures made once from filtered noise (no image files to ship)."""
+    rng = np.random.default_rng(1234)
+    textures = []
+    for _ in range(count):
+        coarse = Image.fromarray((rng.random((12, 12)) * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC)
+        fibres = Image.fromarray((rng.random((size, size // 4)) * 255).astype(np.uint8)).resize((size, size))
+        mix = 0.6 * np.asarray(coarse, np.float32) + 0.4 * np.asarray(fibres, np.float32)
+        textures.append((mix - mix.mean()) / (mix.std() + 1e-6))
+    return textures
+
+
+class Renderer:
+    def __init__(self, config: SynthConfig | None = None, custom_text=None):
+        from textrec.charset import Charset
+
+        self.config = config or SynthConfig()
+        self.alphabet = Charset.from_spec(self.config.charset).chars
+        fonts = user_fonts(self.config.fonts, self.alphabet) if self.config.fonts else bundled_fonts()
+        self.fonts = [f for f in fonts if f.coverage.strip()]
+        self.coverage = [frozenset(f.coverage) for f in self.fonts]
+        drawable = set().union(*self.coverage) if self.coverage else set()
+        missing = [c for c in self.alphabet if c not in drawable]
+        if missing:
+            raise TextrecError(f"no font draws these charset characters: {''.join(missing)!r}")
+        self.text = TextSampler(TextConfig.from_dict(self.config.text), self.alphabet, custom_text)
+        self.effects = self.config.effects
+        self.papers = _paper_textures()
+        self.background_images = self._load_backgrounds(self.config.backgrounds)
+
+    @staticmethod
+    def _load_backgrounds(folder: str | None) -> list[np.ndarray]:
+        if not folder:
+            return []
+        from textrec.data.sources import IMAGE_SUFFIXES
+        from textrec.preprocess import load_image
+
+        files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise TextrecError(f"no background images in {folder}")
+        return [np.asarray(load_image(p), np.float32) for p in files[:200]]
+
+    def pick_font(self, text: str, rng: random.Random) -> FontInfo:
+        """A random font that draws every character of `text` (checked against its glyph coverage)."""
+        chars = set(text)
+        for _ in range(8):
+            i = rng.randrange(len(self.fonts))
+            if chars <= self.coverage[i]:
+                return self.fonts[i]
+        able = [f for f, cov in zip(self.fonts, self.coverage) if chars <= cov]
+        if not able:
+            raise TextrecError(f"no font draws all of {text!r}")
+        return rng.choice(able)
+
+    def sample(self, seed: int, index: int) -> tuple[Image.Image, str]:
+        """The index-th sample of a seed: the same every time, on any machine with the same fonts."""
+        rng = random.Random((seed * 1_000_003 + index) & 0xFFFFFFFFFFFF)
+        text = self.text(rng)
+        return self.render(text, rng), text
+
+    def render(self, text: str, rng: random.Random) -> Image.Image:
+        e = self.effects
+        font_info = self.pick_font(text, rng)
+        size = rng.choice(e["font_size"]["sizes"])
+        font = _font(font_info.path, size)
+        stroke = rng.randint(*e["stroke"]["range"]) if rng.random() < e["stroke"]["p"] else 0
+        spacing = rng.uniform(*e["spacing"]["range"]) * size if rng.random() < e["spacing"]["p"] else 0.0
+        mask, (x0, y0, x1, y1) = self._text_mask(text, font, size, stroke, spacing, rng)
+        h, w = mask.shape
+        background, fg = self._background(w, h, rng)
+        ink = mask.astype(np.float32) / 255.0
+        if rng.random() < e["shadow"]["p"]:
+            shift = max(1, size // 12)
+            shadow = np.roll(np.roll(ink, shift, axis=0), shift, axis=1)
+            background = background + (0.5 * (fg - background)) * shadow
+        if rng.random() < e["outline"]["p"]:
+            grown = np.asarray(Image.fromarray(mask).filter(ImageFilter.MaxFilter(3)), np.float32) / 255.0
+            background = background + ((255.0 - fg) * 0.8 + fg * 0.2 - background) * grown
+        image = background + (fg - background) * ink
+        pil = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
+        pil = self._geometry(pil, rng)
+        pil = self._photometric(pil, rng)
+        if rng.random() < e["jpeg"]["p"]:
+            buffer = io.BytesIO()
+            pil.save(buffer, format="JPEG", quality=rng.randint(*e["jpeg"]["range"]))
+            pil = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
+        height = self.config.height
+        width = max(1, round(pil.width * height / pil.height))
+        return pil.resize((width, height), Image.BILINEAR)
+
+    def _text_mask(self, text: str, font: ImageFont.FreeTypeFont, size: int, stroke: int, spacing: float,
+                   rng: random.Random) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """White-on-black text with margins (and maybe lines, clutter); returns it and the text's box."""
+        e = self.effects
+        ascent, descent = font.getmetrics()
+        overhang = 0  # glyphs (italics) that reach left of the pen position
+        if spacing:
+            advances = [font.getlength(c) + spacing for c in text]
+            overhang = max(0, -int(font.getbbox(text[0])[0]))
+            text_w = int(sum(advances) - spacing) + 2 * stroke + 2 + overhang + size // 6
+        else:
+            left, _, right, _ = font.getbbox(text, stroke_width=stroke)
+            overhang = max(0, -int(left))
+            text_w = int(right) + overhang + 1
+        text_h = ascent + descent + 2 * stroke
+        lo, hi = e["padding"]["range"]
+        if rng.random() < e["padding"]["tight"]:
+            lo, hi = -0.06, 0.04
+        pads = [round(rng.uniform(lo, hi) * text_h) for _ in range(4)]
+        width = max(4, text_w + pads[0] + pads[2])
+        height = max(4, text_h + pads[1] + pads[3])
+        mask = Image.new("L", (width, height), 0)
+        draw = ImageDraw.Draw(mask)
+        x, y = pads[0] + stroke + overhang, pads[1] + stroke
+        if spacing:
+            for char, advance in zip(text, advances):
+                draw.text((x, y), char, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+                x += advance
+        else:
+            draw.text((x, y), text, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+        box = (pads[0], pads[1], pads[0] + text_w, pads[1] + text_h)
+        line_width = max(1, size // 14)
+        if rng.random() < e["underline"]["p"]:
+            base = pads[1] + ascent + max(2, descent // 2)
+            draw.line((box[0], base, box[2], base), fill=255, width=line_width)
+        if rng.random() < e["strike"]["p"]:
+            middle = pads[1] + ascent * 0.65
+            draw.line((box[0], middle, box[2], middle), fill=255, width=line_width)
+        if rng.random() < e["clutter"]["p"]:
+            self._clutter(draw, font, box, width, height, text_h, rng)
+        return np.asarray(mask), box
+
+    def _clutter(self, draw: ImageDraw.ImageDraw, font, box, width: int, height: int, text_h: int,
+                 rng: random.Random) -> None:
+        """A neighbouring word cut by the image edge: above/below (a sliver of the next line) or at a side."""
+        other = self.text.word(rng, punctuate=False)
+        side = rng.choice(["top", "bottom", "left", "right"])
+        if side == "top":
+            draw.text((rng.randint(-20, max(width // 2, 1)), box[1] - text_h + rng.randint(-4, 2)), other, font=font, fill=255)
+        elif side == "bottom":
+            draw.text((rng.randint(-20, max(width // 2, 1)), box[3] + rng.randint(0, 4) - 2), other, font=font, fill=255)
+        elif side == "left" and box[0] > 3:
+            other_w = font.getlength(other)
+            draw.text((box[0] - other_w - font.size * 0.4, box[1]), other, font=font, fill=255)
+        elif side == "right" and width - box[2] > 3:
+            draw.text((box[2] + font.size * 0.4, box[1]), other, font=font, fill=255)
+
+    def _background(self, w: int, h: int, rng: random.Random) -> tuple[np.ndarray, float]:
+        """A background array and the text gray level, at a random contrast (sometimes light on dark)."""
+        e = self.effects
+        contrast = rng.uniform(*e["contrast"]["range"]) * 255
+        dark_text = rng.random() >= e["light_on_dark"]["p"]
+        base = rng.uniform(contrast, 255) if dark_text else rng.uniform(0, 255 - contrast)
+        fg = base - contrast if dark_text else base + contrast
+        kinds = {k: v for k, v in e["background"].items() if k != "image" or self.background_images}
+        kind = rng.choices(list(kinds), list(kinds.values()))[0]
+        spread = min(base, 255 - base, contrast * 0.5)  # texture never erases the contrast
+        if kind == "flat":
+            return np.full((h, w), base, np.float32), fg
+        if kind == "gradient":
+            ramp = np.linspace(-1, 1, w if rng.random() < 0.7 else h, dtype=np.float32)
+            ramp = ramp[None, :] if ramp.shape[0] == w else ramp[:, None]
+            return np.broadcast_to(base + spread * rng.uniform(-1, 1) * ramp, (h, w)).astype(np.float32), fg
+        if kind == "noise":
+            noise = np.random.default_rng(rng.getrandbits(32)).normal(0, 1, (h, w)).astype(np.float32)
+            return base + spread * 0.4 * noise, fg
+        source = rng.choice(self.papers) if kind == "paper" else rng.choice(self.background_images)
+        tile = self._crop_tile(source, w, h, rng)
+        if kind == "paper":
+            return base + spread * 0.6 * tile, fg
+        # A photo crop: its own grays, pushed away from the text level so the text stays readable.
+        return np.clip(tile, fg + contrast * 0.6, 255) if dark_text else np.clip(tile, 0, fg - contrast * 0.6), fg
+
+    @staticmethod
+    def _crop_tile(source: np.ndarray, w: int, h: int, rng: random.Random) -> np.ndarray:
+        sh, sw = source.shape
+        if sh < h or sw < w:
+            scale = max(h / sh, w / sw) * 1.05
+            source = np.asarray(Image.fromarray(source).resize((math.ceil(sw * scale), math.ceil(sh * scale))), np.float32)
+            sh, sw = source.shape
+        top, left = rng.randint(0, sh - h), rng.randint(0, sw - w)
+        return source[top : top + h, left : left + w]
+
+    def _geometry(self, image: Image.Image, rng: random.Random) -> Image.Image:
+        e = self.effects
+        fill = int(np.median(np.asarray(image)[[0, -1]]))
+        if rng.random() < e["shear"]["p"]:
+            shear = rng.uniform(*e["shear"]["range"])
+            extra = abs(shear) * image.height
+            w = image.width + int(extra)
+            offset = -extra if shear > 0 else 0
+            image = image.transform((w, image.height), Image.AFFINE, (1, shear, offset, 0, 1, 0), Image.BILINEAR,
+                                    fillcolor=fill)
+        if rng.random() < e["rotate"]["p"]:
+            image = image.rotate(rng.uniform(*e["rotate"]["range"]), Image.BILINEAR, expand=True, fillcolor=fill)
+        if rng.random() < e["perspective"]["p"]:
+            image = self._perspective(image, rng.uniform(*e["perspective"]["range"]), fill, rng)
+        if rng.random() < e["curve"]["p"]:
+            image = self._curve(image, rng.uniform(*e["curve"]["range"]), fill, rng)
+        return image
+
+    @staticmethod
+    def _perspective(image: Image.Image, amount: float, fill: int, rng: random.Random) -> Image.Image:
+        """Move each corner inwards by up to `amount` of the size: a page seen slightly from the side."""
+        w, h = image.size
+        jitter = lambda: rng.uniform(0, amount)  # noqa: E731
+        quad = (jitter() * w, jitter() * h, jitter() * w, h - jitter() * h,
+                w - jitter() * w, h - jitter() * h, w - jitter() * w, jitter() * h)
+        return image.transform((w, h), Image.QUAD, quad, Image.BILINEAR, fillcolor=fill)
+
+    @staticmethod
+    def _curve(image: Image.Image, amplitude: float, fill: int, rng: random.Random) -> Image.Image:
+        """Bend the baseline along a sine arc by shifting each column vertically."""
+        array = np.asarray(image)
+        h, w = array.shape
+        pad = int(math.ceil(amplitude * h)) + 1
+        padded = np.full((h + 2 * pad, w), fill, np.uint8)
+        padded[pad : pad + h] = array
+        phase, period = rng.uniform(0, math.pi), rng.uniform(1.0, 2.5) * w
+        shifts = np.round(amplitude * h * np.sin(2 * math.pi * np.arange(w) / period + phase)).astype(int)
+        rows = (np.arange(h + 2 * pad)[:, None] - shifts[None, :]).clip(0, h + 2 * pad - 1)
+        return Image.fromarray(np.take_along_axis(padded, rows, axis=0))
+
+    def _photometric(self, image: Image.Image, rng: random.Random) -> Image.Image:
+        """Lighting, blurs, resampling and noise; the image goes through numpy only if one of them fires."""
+        e = self.effects
+        lighting = rng.random() < e["lighting"]["p"]
+        blurs = rng.random() < e["gaussian_blur"]["p"] or rng.random() < e["motion_blur"]["p"] or \
+            rng.random() < e["resample"]["p"]
+        noise = rng.random() < e["noise"]["p"]
+        if lighting:
+            array = np.asarray(image, np.float32)
+            h, w = array.shape
+            strength, angle = rng.uniform(*e["lighting"]["range"]), rng.uniform(0, 2 * math.pi)
+            ramp_x = np.linspace(0, math.cos(angle), w, dtype=np.float32)[None, :]
+            ramp_y = np.linspace(0, math.sin(angle), h, dtype=np.float32)[:, None]
+            field_ = ramp_x + ramp_y
+            field_ = (field_ - field_.min()) / (np.ptp(field_) + 1e-6)
+            image = Image.fromarray(np.clip(array * (1 - strength * field_), 0, 255).astype(np.uint8))
+        if blurs:
+            image = self._blurs(image, rng)
+        if noise:
+            array = np.asarray(image, np.float32)
+            sigma = rng.uniform(*e["noise"]["range"]) * 255
+            array = array + np.random.default_rng(rng.getrandbits(32)).normal(0, sigma, array.shape).astype(np.float32)
+            image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+        return image
+
+    def _blurs(self, image: Image.Image, rng: random.Random) -> Image.Image:
+        e = self.effects
+        scale = image.height / 40  # blur radii are given for ~40 px text lines
+        if rng.random() < 0.5 + 0.5 * e["gaussian_blur"]["p"]:
+            image = image.filter(ImageFilter.GaussianBlur(rng.uniform(*e["gaussian_blur"]["range"]) * scale))
+        if rng.random() < e["motion_blur"]["p"] * 3:
+            kernel = [0.0] * 25
+            horizontal = rng.random() < 0.6
+            for i in range(5):
+                kernel[(2 * 5 + i) if horizontal else (i * 5 + i)] = 0.2
+            image = image.filter(ImageFilter.Kernel((5, 5), kernel, scale=1))
+        if rng.random() < e["resample"]["p"] * 2:
+            factor = rng.uniform(*e["resample"]["range"])
+            small = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))), Image.BILINEAR)
+            image = small.resize(image.size, rng.choice([Image.NEAREST, Image.BILINEAR]))
+        return image
