@@ -87,3 +87,21 @@ def test_bad_annotation_line_and_unknown_config_key(trained_model, tmp_path):
     config.write_text("train: {learning_rate: 0.1}\n")
     result = run("train", "--config", config)
     assert result.returncode == 2 and "unknown key(s) in config section 'train': learning_rate" in result.stderr
+
+
+def test_synth_writes_lmdb_folder_and_preview(tmp_path):
+    result = run("synth", "--n", "40", "--out", tmp_path / "s.lmdb", "--seed", "2", "--workers", "2")
+    assert result.returncode == 0 and "wrote 40 samples" in result.stdout
+    from textrec.data.sources import open_source
+
+    source = open_source(str(tmp_path / "s.lmdb"))
+    assert len(source) == 40 and source.load(0).height == 32
+    from textrec.synth.render import Renderer
+
+    assert source.labels[:5] == [Renderer().sample(2, i)[1] for i in range(5)]  # same seed, same labels
+    folder = run("synth", "--n", "5", "--out", tmp_path / "dir", "--workers", "1")
+    assert folder.returncode == 0 and len((tmp_path / "dir" / "labels.tsv").read_text().splitlines()) == 5
+    preview = run("synth", "--preview", tmp_path / "grid.png")
+    assert preview.returncode == 0 and (tmp_path / "grid.png").stat().st_size > 10000
+    bad = run("synth", "--n", "5")
+    assert bad.returncode == 2 and "--out" in bad.stderr

@@ -1,0 +1,118 @@
+"""The synthetic generator: reproducible, distinct per worker, never a glyph the font lacks, valid at extremes."""
+import random
+import string
+
+import numpy as np
+import pytest
+import torch
+from fontTools.ttLib import TTFont
+from torch.utils.data import DataLoader
+
+from textrec.errors import TextrecError
+from textrec.synth.dataset import SynthSource, SynthStream
+from textrec.synth.fontinfo import bundled_fonts, caps_only, FONTS_DIR
+from textrec.synth.render import DEFAULT_EFFECTS, Renderer, SynthConfig
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    return Renderer()
+
+
+def test_same_seed_same_images_and_labels(renderer):
+    other = Renderer()
+    for i in range(20):
+        (a, la), (b, lb) = renderer.sample(5, i), other.sample(5, i)
+        assert la == lb and np.array_equal(np.asarray(a), np.asarray(b))
+    assert [renderer.sample(6, i)[1] for i in range(20)] != [renderer.sample(5, i)[1] for i in range(20)]
+
+
+def test_workers_and_ranks_get_distinct_samples():
+    def labels(rank, workers):
+        stream = SynthStream(seed=3, rank=rank, world_size=2, limit=80)
+        loader = DataLoader(stream, batch_size=None, num_workers=workers, collate_fn=lambda x: x)
+        return [label for _, label in loader]
+
+    rank0, rank1 = labels(0, 2), labels(1, 2)
+    assert len(rank0) == len(rank1) == 40
+    all_indices = [Renderer().sample(3, i)[1] for i in range(80)]
+    assert sorted(rank0 + rank1) == sorted(all_indices)  # together: every index once, none twice
+
+
+def test_labels_only_use_characters_the_font_draws(renderer):
+    cmaps = {f.path: TTFont(f.path, lazy=True).getBestCmap() for f in renderer.fonts}
+    rng = random.Random(0)
+    for _ in range(300):
+        text = renderer.text(rng)
+        font = renderer.pick_font(text, rng)
+        assert all(ord(c) in cmaps[font.path] for c in text), (font.path, text)
+        assert font.covers(text)
+
+
+def test_caps_only_face_is_never_given_lowercase():
+    humor = next(f for f in bundled_fonts() if f.path.endswith("Humor-Sans.ttf"))
+    assert caps_only(FONTS_DIR / "Humor-Sans.ttf") and "A" in humor.coverage and "a" not in humor.coverage
+    assert not caps_only(FONTS_DIR / "LiberationSans-Regular.ttf")
+
+
+def test_bundled_fonts_manifest():
+    fonts = bundled_fonts()
+    assert len(fonts) >= 40
+    assert {"serif", "sans", "mono", "condensed", "display", "handwriting", "typewriter"} <= {f.category for f in fonts}
+    for font in fonts:
+        assert font.license and (FONTS_DIR / font.license.split("(")[1].rstrip(")")).is_file()
+
+
+@pytest.mark.parametrize("effect", [name for name, s in DEFAULT_EFFECTS.items() if "p" in s])
+def test_each_effect_at_its_extreme_keeps_the_image_valid(effect):
+    settings = {name: {"p": 0.0} for name, s in DEFAULT_EFFECTS.items() if "p" in s}
+    extreme = {k: v for k, v in DEFAULT_EFFECTS[effect].items()}
+    extreme["p"] = 1.0
+    if "range" in extreme:
+        lo, hi = extreme["range"]
+        extreme["range"] = [hi, hi] if abs(hi) >= abs(lo) else [lo, lo]
+    settings[effect] = extreme
+    renderer = Renderer(SynthConfig.from_dict({"effects": settings}))
+    for i in range(12):
+        image, label = renderer.sample(0, i)
+        array = np.asarray(image, np.float32)
+        assert image.mode == "L" and image.height == 32 and image.width >= 1
+        assert np.isfinite(array).all() and label.strip()
+        assert array.std() > 2  # something was drawn: the text area is not blank
+
+
+def test_source_feeds_the_training_dataset():
+    from textrec.charset import Charset
+    from textrec.data.dataset import TextDataset
+    from textrec.preprocess import PreprocessConfig
+
+    dataset = TextDataset(SynthSource(size=50, seed=1), Charset.from_spec("printable"), PreprocessConfig(), 4)
+    item = dataset[7]
+    assert "skip" in item or (item["image"].shape[0] == 32 and item["label"] == SynthSource(50, 1).sample(7)[1])
+
+
+def test_custom_charset_and_text_file(tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("0123\n4567\n")
+    renderer = Renderer(SynthConfig.from_dict({"charset": "digits", "text": {"kinds": {"file": 1.0}, "text_file": str(words)}}))
+    assert {renderer.sample(0, i)[1] for i in range(20)} == {"0123", "4567"}
+
+
+def test_user_font_folder_and_bad_font_file(tmp_path):
+    (tmp_path / "fonts").mkdir()
+    (tmp_path / "fonts" / "Liberation.ttf").write_bytes((FONTS_DIR / "LiberationSans-Regular.ttf").read_bytes())
+    renderer = Renderer(SynthConfig.from_dict({"fonts": str(tmp_path / "fonts")}))
+    assert len(renderer.fonts) == 1
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "broken.ttf").write_bytes(b"not a font at all")
+    with pytest.raises(TextrecError, match="not a usable font file: .*broken.ttf"):
+        Renderer(SynthConfig.from_dict({"fonts": str(tmp_path / "bad")}))
+
+
+def test_unknown_charset_character_and_settings_are_clear():
+    with pytest.raises(TextrecError, match="no font draws these charset characters: '☃'"):
+        Renderer(SynthConfig.from_dict({"charset": "abc☃"}))
+    with pytest.raises(TextrecError, match="unknown synth effect 'sparkle'"):
+        SynthConfig.from_dict({"effects": {"sparkle": {"p": 1}}})
+    with pytest.raises(TextrecError, match="unknown text kind"):
+        Renderer(SynthConfig.from_dict({"text": {"kinds": {"poem": 1.0}}}))
