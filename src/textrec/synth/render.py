@@ -23,8 +23,8 @@ from textrec.synth.text import TextConfig, TextSampler
 
 # Every effect: probability `p` plus its range(s). One place to tune, overridable from YAML.
 DEFAULT_EFFECTS: dict[str, dict[str, Any]] = {
-    "font_size": {"sizes": [20, 24, 28, 32]},  # pixel sizes rendered (cached per font); output is rescaled anyway
-    "spacing": {"p": 0.15, "range": [-0.05, 0.25]},  # extra space between characters, in units of the size
+    "font_size": {"sizes": [18, 22, 25, 28]},  # pixel sizes rendered (cached per font); output is rescaled anyway
+    "spacing": {"p": 0.1, "range": [-0.05, 0.25]},  # extra space between characters (texts up to 24 chars)
     "stroke": {"p": 0.1, "range": [1, 2]},  # faux-bold stroke width, px
     "light_on_dark": {"p": 0.2},
     "contrast": {"range": [0.3, 1.0]},  # |text - background| gray difference as a fraction of 255
@@ -90,6 +90,60 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
         raise TextrecError(f"cannot load font {path}: {exc}") from None
 
 
+def _max_into(canvas: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
+    """canvas = max(canvas, bitmap placed at x, y), clipped to the canvas (tight crops cut glyphs)."""
+    h, w = bitmap.shape
+    top, left = max(y, 0), max(x, 0)
+    bottom, right = min(y + h, canvas.shape[0]), min(x + w, canvas.shape[1])
+    if bottom > top and right > left:
+        region = canvas[top:bottom, left:right]
+        np.maximum(region, bitmap[top - y : bottom - y, left - x : right - x], out=region)
+
+
+class GlyphCache:
+    """Each glyph of a (font, size, stroke) rasterized once. Texts are composed from cached glyphs, so a long
+    line costs a few array maxima per character instead of a full FreeType layout and render (~10x faster);
+    kerning pairs are dropped, which a recognizer does not need."""
+
+    def __init__(self, font: ImageFont.FreeTypeFont, stroke: int):
+        self.font, self.stroke = font, stroke
+        self.ascent, self.descent = font.getmetrics()
+        self.glyphs: dict[str, tuple[np.ndarray, int, int, float]] = {}
+
+    def glyph(self, char: str) -> tuple[np.ndarray, int, int, float]:
+        """(bitmap, x offset, y offset from the line top, advance)."""
+        if char not in self.glyphs:
+            size, pad = self.font.size, self.font.size // 2 + self.stroke
+            canvas = Image.new("L", (2 * size + 2 * pad, self.ascent + self.descent + 2 * pad), 0)
+            ImageDraw.Draw(canvas).text((pad, pad), char, font=self.font, fill=255, stroke_width=self.stroke,
+                                        stroke_fill=255)
+            box = canvas.getbbox()
+            advance = self.font.getlength(char)
+            if box is None:  # a space
+                self.glyphs[char] = (np.zeros((0, 0), np.uint8), 0, 0, advance)
+            else:
+                bitmap = np.asarray(canvas.crop(box))
+                self.glyphs[char] = (bitmap, box[0] - pad, box[1] - pad, advance)
+        return self.glyphs[char]
+
+    def layout(self, text: str, spacing: float) -> tuple[list[tuple[np.ndarray, int, int]], int, int]:
+        """Glyph placements, the text's left overhang and its width."""
+        placed, x, left, right = [], 0.0, 0, 0
+        for char in text:
+            bitmap, dx, dy, advance = self.glyph(char)
+            if bitmap.size:
+                gx = round(x) + dx
+                placed.append((bitmap, gx, dy))
+                left, right = min(left, gx), max(right, gx + bitmap.shape[1])
+            x += advance + spacing
+        return placed, -left, max(right, round(x)) - left
+
+
+@lru_cache(maxsize=1024)
+def _glyph_cache(path: str, size: int, stroke: int) -> GlyphCache:
+    return GlyphCache(_font(path, size), stroke)
+
+
 def _paper_textures(count: int = 6, size: int = 192) -> list[np.ndarray]:
     """Fibrous, blotchy gray textures made once from filtered noise (no image files to ship)."""
     rng = np.random.default_rng(1234)
@@ -118,6 +172,9 @@ class Renderer:
         self.text = TextSampler(TextConfig.from_dict(self.config.text), self.alphabet, custom_text)
         self.effects = self.config.effects
         self.papers = _paper_textures()
+        # One field of unit Gaussian noise, cropped per image: drawing fresh noise per pixel costs more than
+        # the text rendering itself, and random crops of a large field look the same to a network.
+        self.noise_field = np.random.default_rng(99).normal(0, 1, (256, 4096)).astype(np.float32)
         self.background_images = self._load_backgrounds(self.config.backgrounds)
 
     @staticmethod
@@ -156,20 +213,20 @@ class Renderer:
         size = rng.choice(e["font_size"]["sizes"])
         font = _font(font_info.path, size)
         stroke = rng.randint(*e["stroke"]["range"]) if rng.random() < e["stroke"]["p"] else 0
-        spacing = rng.uniform(*e["spacing"]["range"]) * size if rng.random() < e["spacing"]["p"] else 0.0
+        spacing = rng.uniform(*e["spacing"]["range"]) * size if len(text) <= 24 and rng.random() < e["spacing"]["p"] else 0.0
         mask, (x0, y0, x1, y1) = self._text_mask(text, font, size, stroke, spacing, rng)
-        h, w = mask.shape
+        w, h = mask.size
         background, fg = self._background(w, h, rng)
-        ink = mask.astype(np.float32) / 255.0
         if rng.random() < e["shadow"]["p"]:
             shift = max(1, size // 12)
-            shadow = np.roll(np.roll(ink, shift, axis=0), shift, axis=1)
-            background = background + (0.5 * (fg - background)) * shadow
+            shadow = Image.new("L", (w, h), 0)
+            shadow.paste(mask, (shift, shift))
+            background = Image.composite(Image.new("L", (w, h), int(background.getpixel((0, 0)) * 0.5 + fg * 0.5)),
+                                         background, shadow)
         if rng.random() < e["outline"]["p"]:
-            grown = np.asarray(Image.fromarray(mask).filter(ImageFilter.MaxFilter(3)), np.float32) / 255.0
-            background = background + ((255.0 - fg) * 0.8 + fg * 0.2 - background) * grown
-        image = background + (fg - background) * ink
-        pil = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
+            grown = mask.filter(ImageFilter.MaxFilter(3))
+            background = Image.composite(Image.new("L", (w, h), int(255 - fg)), background, grown)
+        pil = Image.composite(Image.new("L", (w, h), int(fg)), background, mask)
         pil = self._geometry(pil, rng)
         pil = self._photometric(pil, rng)
         if rng.random() < e["jpeg"]["p"]:
@@ -181,19 +238,12 @@ class Renderer:
         return pil.resize((width, height), Image.BILINEAR)
 
     def _text_mask(self, text: str, font: ImageFont.FreeTypeFont, size: int, stroke: int, spacing: float,
-                   rng: random.Random) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+                   rng: random.Random) -> tuple[Image.Image, tuple[int, int, int, int]]:
         """White-on-black text with margins (and maybe lines, clutter); returns it and the text's box."""
         e = self.effects
         ascent, descent = font.getmetrics()
-        overhang = 0  # glyphs (italics) that reach left of the pen position
-        if spacing:
-            advances = [font.getlength(c) + spacing for c in text]
-            overhang = max(0, -int(font.getbbox(text[0])[0]))
-            text_w = int(sum(advances) - spacing) + 2 * stroke + 2 + overhang + size // 6
-        else:
-            left, _, right, _ = font.getbbox(text, stroke_width=stroke)
-            overhang = max(0, -int(left))
-            text_w = int(right) + overhang + 1
+        glyphs = _glyph_cache(font.path, size, stroke)
+        placed, overhang, text_w = glyphs.layout(text, spacing)
         text_h = ascent + descent + 2 * stroke
         lo, hi = e["padding"]["range"]
         if rng.random() < e["padding"]["tight"]:
@@ -201,15 +251,12 @@ class Renderer:
         pads = [round(rng.uniform(lo, hi) * text_h) for _ in range(4)]
         width = max(4, text_w + pads[0] + pads[2])
         height = max(4, text_h + pads[1] + pads[3])
-        mask = Image.new("L", (width, height), 0)
+        canvas = np.zeros((height, width), np.uint8)
+        x0, y0 = pads[0] + overhang, pads[1] + stroke
+        for bitmap, gx, gy in placed:
+            _max_into(canvas, bitmap, x0 + gx, y0 + gy)
+        mask = Image.fromarray(canvas)
         draw = ImageDraw.Draw(mask)
-        x, y = pads[0] + stroke + overhang, pads[1] + stroke
-        if spacing:
-            for char, advance in zip(text, advances):
-                draw.text((x, y), char, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
-                x += advance
-        else:
-            draw.text((x, y), text, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
         box = (pads[0], pads[1], pads[0] + text_w, pads[1] + text_h)
         line_width = max(1, size // 14)
         if rng.random() < e["underline"]["p"]:
@@ -220,7 +267,7 @@ class Renderer:
             draw.line((box[0], middle, box[2], middle), fill=255, width=line_width)
         if rng.random() < e["clutter"]["p"]:
             self._clutter(draw, font, box, width, height, text_h, rng)
-        return np.asarray(mask), box
+        return mask, box
 
     def _clutter(self, draw: ImageDraw.ImageDraw, font, box, width: int, height: int, text_h: int,
                  rng: random.Random) -> None:
@@ -237,8 +284,8 @@ class Renderer:
         elif side == "right" and width - box[2] > 3:
             draw.text((box[2] + font.size * 0.4, box[1]), other, font=font, fill=255)
 
-    def _background(self, w: int, h: int, rng: random.Random) -> tuple[np.ndarray, float]:
-        """A background array and the text gray level, at a random contrast (sometimes light on dark)."""
+    def _background(self, w: int, h: int, rng: random.Random) -> tuple[Image.Image, float]:
+        """A background image and the text gray level, at a random contrast (sometimes light on dark)."""
         e = self.effects
         contrast = rng.uniform(*e["contrast"]["range"]) * 255
         dark_text = rng.random() >= e["light_on_dark"]["p"]
@@ -248,27 +295,29 @@ class Renderer:
         kind = rng.choices(list(kinds), list(kinds.values()))[0]
         spread = min(base, 255 - base, contrast * 0.5)  # texture never erases the contrast
         if kind == "flat":
-            return np.full((h, w), base, np.float32), fg
+            return Image.new("L", (w, h), int(base)), fg
         if kind == "gradient":
             ramp = np.linspace(-1, 1, w if rng.random() < 0.7 else h, dtype=np.float32)
             ramp = ramp[None, :] if ramp.shape[0] == w else ramp[:, None]
-            return np.broadcast_to(base + spread * rng.uniform(-1, 1) * ramp, (h, w)).astype(np.float32), fg
-        if kind == "noise":
-            noise = np.random.default_rng(rng.getrandbits(32)).normal(0, 1, (h, w)).astype(np.float32)
-            return base + spread * 0.4 * noise, fg
-        source = rng.choice(self.papers) if kind == "paper" else rng.choice(self.background_images)
-        tile = self._crop_tile(source, w, h, rng)
-        if kind == "paper":
-            return base + spread * 0.6 * tile, fg
-        # A photo crop: its own grays, pushed away from the text level so the text stays readable.
-        return np.clip(tile, fg + contrast * 0.6, 255) if dark_text else np.clip(tile, 0, fg - contrast * 0.6), fg
+            array = np.broadcast_to(base + spread * rng.uniform(-1, 1) * ramp, (h, w))
+        elif kind == "noise":
+            array = base + spread * 0.4 * self._noise(w, h, rng)
+        elif kind == "paper":
+            array = base + spread * 0.6 * self._crop_tile(rng.choice(self.papers), w, h, rng)
+        else:  # a photo crop: its own grays, pushed away from the text level so the text stays readable
+            tile = self._crop_tile(rng.choice(self.background_images), w, h, rng)
+            array = np.clip(tile, fg + contrast * 0.6, 255) if dark_text else np.clip(tile, 0, fg - contrast * 0.6)
+        return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8)), fg
+
+    def _noise(self, w: int, h: int, rng: random.Random) -> np.ndarray:
+        return self._crop_tile(self.noise_field, w, h, rng)
 
     @staticmethod
     def _crop_tile(source: np.ndarray, w: int, h: int, rng: random.Random) -> np.ndarray:
         sh, sw = source.shape
         if sh < h or sw < w:
             scale = max(h / sh, w / sw) * 1.05
-            source = np.asarray(Image.fromarray(source).resize((math.ceil(sw * scale), math.ceil(sh * scale))), np.float32)
+            source = np.asarray(Image.fromarray(source, mode="F").resize((math.ceil(sw * scale), math.ceil(sh * scale))), np.float32)
             sh, sw = source.shape
         top, left = rng.randint(0, sh - h), rng.randint(0, sw - w)
         return source[top : top + h, left : left + w]
@@ -334,7 +383,7 @@ class Renderer:
         if noise:
             array = np.asarray(image, np.float32)
             sigma = rng.uniform(*e["noise"]["range"]) * 255
-            array = array + np.random.default_rng(rng.getrandbits(32)).normal(0, sigma, array.shape).astype(np.float32)
+            array = array + sigma * self._noise(array.shape[1], array.shape[0], rng)
             image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
         return image
 
