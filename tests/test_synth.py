@@ -116,3 +116,23 @@ def test_unknown_charset_character_and_settings_are_clear():
         SynthConfig.from_dict({"effects": {"sparkle": {"p": 1}}})
     with pytest.raises(TextrecError, match="unknown text kind"):
         Renderer(SynthConfig.from_dict({"text": {"kinds": {"poem": 1.0}}}))
+
+
+def test_training_config_mixes_synth_with_real_data(digits_data, tmp_path):
+    from textrec.training.config import load_config
+    from textrec.training.run import train
+
+    from conftest import TINY_NETWORK
+
+    (tmp_path / "synth.yaml").write_text("charset: digits\n")
+    config_file = tmp_path / "mix.yaml"
+    config_file.write_text(
+        "model: {charset: digits}\n"
+        "data:\n"
+        f"  train: [{{type: synth, path: synth.yaml, size: 1000, seed: 1, weight: 1}}, {{path: {digits_data['train']}, weight: 1}}]\n"
+        f"  val: [{{path: {digits_data['val']}}}]\n"
+        "  epoch_size: 64\n  batch_size: 16\n  num_workers: 0\n")
+    folder = train(load_config(config_file, [f"out_dir={tmp_path}", f"model.network={TINY_NETWORK}",
+                                             "train.max_epochs=1", "train.logger=none", "train.samples_to_print=0"]))
+    assert (folder / "model" / "weights.safetensors").is_file()
+    assert "SynthSource(1000 samples, seed 1)" in (folder / "model" / "config.json").read_text()

@@ -72,6 +72,14 @@ def run_folder(config: dict[str, Any], resume: bool) -> Path:
 
 
 def make_logger(kind: str, folder: Path):
+    try:
+        return _logger(kind, folder)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise TextrecError(f"logger {kind!r} needs a package that is not installed ({exc.name}); "
+                           f"pip install {exc.name}, or set train.logger: tensorboard") from None
+
+
+def _logger(kind: str, folder: Path):
     if kind in (None, "none", False):
         return False
     if kind == "tensorboard":
