@@ -3,12 +3,12 @@ Bad samples never stop a run: they come back as `skipped` entries that training 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, Dataset, WeightedRandomSampler
+from torch.utils.data import ConcatDataset, Dataset, Sampler
 
 from textrec.charset import Charset, ctc_min_length
 from textrec.data.augment import Augmenter
@@ -111,16 +111,34 @@ class Collate:
         }
 
 
+class MixedSampler(Sampler[int]):
+    """Draws a source by weight, then a uniform sample inside it: proportions follow the weights, not the
+    sizes, and a source of 10^8 virtual samples (synthetic) costs nothing up front."""
+
+    def __init__(self, sizes: Sequence[int], weights: Sequence[float], num_samples: int, seed: int = 0):
+        self.sizes = torch.tensor(sizes, dtype=torch.long)
+        self.starts = torch.cumsum(torch.tensor([0, *sizes[:-1]], dtype=torch.long), 0)
+        self.weights = torch.tensor(weights, dtype=torch.double)
+        self.num_samples = num_samples
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        which = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=self.generator)
+        offsets = (torch.rand(self.num_samples, generator=self.generator, dtype=torch.double)
+                   * self.sizes[which]).long()
+        return iter((self.starts[which] + offsets).tolist())
+
+
 def mixed(datasets: Sequence[TextDataset], weights: Sequence[float], epoch_size: int | None,
-          seed: int = 0) -> tuple[Dataset, WeightedRandomSampler | None]:
+          seed: int = 0) -> tuple[Dataset, Sampler | None]:
     """One dataset over several, and a sampler that draws from each in proportion to its weight."""
     combined = ConcatDataset(datasets)
     if len(datasets) == 1 and epoch_size is None:
         return combined, None
-    per_sample = torch.cat([torch.full((len(d),), w / max(len(d), 1), dtype=torch.double)
-                            for d, w in zip(datasets, weights)])
-    generator = torch.Generator().manual_seed(seed)
-    sampler = WeightedRandomSampler(per_sample, epoch_size or len(combined), replacement=True, generator=generator)
+    sampler = MixedSampler([len(d) for d in datasets], weights, epoch_size or len(combined), seed)
     return combined, sampler
 
 
