@@ -136,3 +136,18 @@ def test_training_config_mixes_synth_with_real_data(digits_data, tmp_path):
                                              "train.max_epochs=1", "train.logger=none", "train.samples_to_print=0"]))
     assert (folder / "model" / "weights.safetensors").is_file()
     assert "SynthSource(1000 samples, seed 1)" in (folder / "model" / "config.json").read_text()
+
+
+def test_user_background_images_are_cropped_in(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "bg").mkdir()
+    stripes = np.tile(np.array([40, 220], np.uint8).repeat(3), (200, 50))[:, :300]
+    Image.fromarray(stripes).save(tmp_path / "bg" / "stripes.png")
+    only_images = {"background": {"flat": 0, "gradient": 0, "noise": 0, "paper": 0, "image": 1.0}}
+    quiet = {name: {"p": 0.0} for name, s in DEFAULT_EFFECTS.items() if "p" in s}
+    renderer = Renderer(SynthConfig.from_dict({"backgrounds": str(tmp_path / "bg"), "effects": {**quiet, **only_images}}))
+    image, _ = renderer.sample(0, 0)
+    assert np.asarray(image).std() > 20  # the striped photo shows through behind the text
+    with pytest.raises(TextrecError, match="no background images"):
+        Renderer(SynthConfig.from_dict({"backgrounds": str(tmp_path)  + "/missing"}))

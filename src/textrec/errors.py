@@ -3,3 +3,10 @@
 
 class TextrecError(Exception):
     """A problem with the user's input (file, label, config, model) that we can explain in one line."""
+
+
+def reject_unknown(settings: dict, known, what: str) -> None:
+    """Name any setting a config section does not have, instead of silently ignoring a typo."""
+    unknown = set(settings) - set(known)
+    if unknown:
+        raise TextrecError(f"unknown {what} setting(s): {', '.join(sorted(unknown))}")

@@ -13,7 +13,7 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from textrec.errors import TextrecError
+from textrec.errors import TextrecError, reject_unknown
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
 
@@ -33,10 +33,7 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "PreprocessConfig":
         values = dict(values or {})
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(values) - known
-        if unknown:
-            raise TextrecError(f"unknown preprocess setting(s): {', '.join(sorted(unknown))}")
+        reject_unknown(values, cls.__dataclass_fields__, "preprocess")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-from textrec.errors import TextrecError
+from textrec.errors import TextrecError, reject_unknown
 
 
 @dataclass
@@ -34,9 +34,7 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "AugmentConfig":
         values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise TextrecError(f"unknown augment setting(s): {', '.join(sorted(unknown))}")
+        reject_unknown(values, cls.__dataclass_fields__, "augment")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

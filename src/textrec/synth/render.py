@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from textrec.errors import TextrecError
+from textrec.errors import TextrecError, reject_unknown
 from textrec.synth.fontinfo import FontInfo, bundled_fonts, user_fonts
 from textrec.synth.text import TextConfig, TextSampler
 
@@ -60,9 +60,7 @@ class SynthConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "SynthConfig":
         values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise TextrecError(f"unknown synth setting(s): {', '.join(sorted(unknown))}")
+        reject_unknown(values, cls.__dataclass_fields__, "synth")
         effects = copy.deepcopy(DEFAULT_EFFECTS)
         for name, settings in (values.pop("effects", None) or {}).items():
             if name not in effects:

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from textrec.errors import TextrecError
+from textrec.errors import TextrecError, reject_unknown
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 TLDS = ["com", "org", "net", "io", "de", "co.uk", "edu", "gov"]
@@ -37,9 +37,7 @@ class TextConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "TextConfig":
         values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise TextrecError(f"unknown text setting(s): {', '.join(sorted(unknown))}")
+        reject_unknown(values, cls.__dataclass_fields__, "text")
         config = cls(**values)
         bad = set(config.kinds) - set(KINDS) - {"file"}
         if bad:
