@@ -24,8 +24,7 @@ def _records(sources: list[Source], skipped: list[str]) -> Iterator[tuple[bytes,
                 except TextrecError as exc:
                     skipped.append(f"{source.names[i]}: {exc}")
                     continue
-                original = files[i] if files is not None and getattr(source, "indices", None) is None else None
-                yield (Path(original).read_bytes() if original else encode_png(image)), label
+                yield (Path(files[i]).read_bytes() if files is not None else encode_png(image)), label
 
 
 def convert_to_lmdb(specs: list[str], out: Path, split: str | None = None) -> tuple[int, list[str]]:

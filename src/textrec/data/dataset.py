@@ -47,7 +47,8 @@ class TextDataset(Dataset):
                  augmenter: Augmenter | None = None, on_unknown: str = "error", cache: bool = False):
         self.source, self.charset, self.preprocess = source, charset, preprocess
         self.width_stride, self.augmenter = width_stride, augmenter
-        if getattr(source, "generated", False):  # labels come from the charset itself: nothing to check
+        self.generated = getattr(source, "generated", False)
+        if self.generated:  # labels come from the charset itself: nothing to check
             self.indices, self.label_report = range(len(source)), LabelReport()
         else:
             self.indices, self.label_report = check_labels(source, charset, on_unknown)
@@ -69,7 +70,7 @@ class TextDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         index = self.indices[i]
-        if getattr(self.source, "generated", False):
+        if self.generated:
             image, label = self.source.sample(index)
             name = self.source.name(index)
         else:

@@ -212,7 +212,7 @@ class Renderer:
         font = _font(font_info.path, size)
         stroke = rng.randint(*e["stroke"]["range"]) if rng.random() < e["stroke"]["p"] else 0
         spacing = rng.uniform(*e["spacing"]["range"]) * size if len(text) <= 24 and rng.random() < e["spacing"]["p"] else 0.0
-        mask, (x0, y0, x1, y1) = self._text_mask(text, font, size, stroke, spacing, rng)
+        mask = self._text_mask(text, font, size, stroke, spacing, rng)
         w, h = mask.size
         background, fg = self._background(w, h, rng)
         if rng.random() < e["shadow"]["p"]:
@@ -236,8 +236,8 @@ class Renderer:
         return pil.resize((width, height), Image.BILINEAR)
 
     def _text_mask(self, text: str, font: ImageFont.FreeTypeFont, size: int, stroke: int, spacing: float,
-                   rng: random.Random) -> tuple[Image.Image, tuple[int, int, int, int]]:
-        """White-on-black text with margins (and maybe lines, clutter); returns it and the text's box."""
+                   rng: random.Random) -> Image.Image:
+        """White-on-black text with margins (and maybe lines, clutter)."""
         e = self.effects
         ascent, descent = font.getmetrics()
         glyphs = _glyph_cache(font.path, size, stroke)
@@ -264,11 +264,10 @@ class Renderer:
             middle = pads[1] + ascent * 0.65
             draw.line((box[0], middle, box[2], middle), fill=255, width=line_width)
         if rng.random() < e["clutter"]["p"]:
-            self._clutter(draw, font, box, width, height, text_h, rng)
-        return mask, box
+            self._clutter(draw, font, box, width, text_h, rng)
+        return mask
 
-    def _clutter(self, draw: ImageDraw.ImageDraw, font, box, width: int, height: int, text_h: int,
-                 rng: random.Random) -> None:
+    def _clutter(self, draw: ImageDraw.ImageDraw, font, box, width: int, text_h: int, rng: random.Random) -> None:
         """A neighbouring word cut by the image edge: above/below (a sliver of the next line) or at a side."""
         other = self.text.word(rng, punctuate=False)
         side = rng.choice(["top", "bottom", "left", "right"])
@@ -295,8 +294,9 @@ class Renderer:
         if kind == "flat":
             return Image.new("L", (w, h), int(base)), fg
         if kind == "gradient":
-            ramp = np.linspace(-1, 1, w if rng.random() < 0.7 else h, dtype=np.float32)
-            ramp = ramp[None, :] if ramp.shape[0] == w else ramp[:, None]
+            horizontal = rng.random() < 0.7
+            ramp = np.linspace(-1, 1, w if horizontal else h, dtype=np.float32)
+            ramp = ramp[None, :] if horizontal else ramp[:, None]
             array = np.broadcast_to(base + spread * rng.uniform(-1, 1) * ramp, (h, w))
         elif kind == "noise":
             array = base + spread * 0.4 * self._noise(w, h, rng)
@@ -361,11 +361,9 @@ class Renderer:
         return Image.fromarray(np.take_along_axis(padded, rows, axis=0))
 
     def _photometric(self, image: Image.Image, rng: random.Random) -> Image.Image:
-        """Lighting, blurs, resampling and noise; the image goes through numpy only if one of them fires."""
+        """Lighting, blurs, resampling and noise, each at its own probability; numpy only when one fires."""
         e = self.effects
         lighting = rng.random() < e["lighting"]["p"]
-        blurs = rng.random() < e["gaussian_blur"]["p"] or rng.random() < e["motion_blur"]["p"] or \
-            rng.random() < e["resample"]["p"]
         noise = rng.random() < e["noise"]["p"]
         if lighting:
             array = np.asarray(image, np.float32)
@@ -376,8 +374,7 @@ class Renderer:
             field_ = ramp_x + ramp_y
             field_ = (field_ - field_.min()) / (np.ptp(field_) + 1e-6)
             image = Image.fromarray(np.clip(array * (1 - strength * field_), 0, 255).astype(np.uint8))
-        if blurs:
-            image = self._blurs(image, rng)
+        image = self._blurs(image, rng)
         if noise:
             array = np.asarray(image, np.float32)
             sigma = rng.uniform(*e["noise"]["range"]) * 255
@@ -388,15 +385,15 @@ class Renderer:
     def _blurs(self, image: Image.Image, rng: random.Random) -> Image.Image:
         e = self.effects
         scale = image.height / 40  # blur radii are given for ~40 px text lines
-        if rng.random() < 0.5 + 0.5 * e["gaussian_blur"]["p"]:
+        if rng.random() < e["gaussian_blur"]["p"]:
             image = image.filter(ImageFilter.GaussianBlur(rng.uniform(*e["gaussian_blur"]["range"]) * scale))
-        if rng.random() < e["motion_blur"]["p"] * 3:
+        if rng.random() < e["motion_blur"]["p"]:
             kernel = [0.0] * 25
             horizontal = rng.random() < 0.6
             for i in range(5):
                 kernel[(2 * 5 + i) if horizontal else (i * 5 + i)] = 0.2
             image = image.filter(ImageFilter.Kernel((5, 5), kernel, scale=1))
-        if rng.random() < e["resample"]["p"] * 2:
+        if rng.random() < e["resample"]["p"]:
             factor = rng.uniform(*e["resample"]["range"])
             small = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))), Image.BILINEAR)
             image = small.resize(image.size, rng.choice([Image.NEAREST, Image.BILINEAR]))

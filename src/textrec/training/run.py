@@ -24,8 +24,9 @@ from textrec.training.system import RecognitionSystem
 
 def build_charset(config: dict[str, Any], sources: list) -> Charset:
     spec = config["model"]["charset"]
-    if spec == "auto":  # every character seen in the training labels
-        return Charset.from_labels(label for source in sources for label in source.labels)
+    if spec == "auto":  # every character seen in the training labels (a synthetic source: its alphabet)
+        return Charset.from_labels(source.renderer.alphabet if getattr(source, "generated", False)
+                                   else "".join(source.labels) for source in sources)
     return Charset.from_spec(spec)
 
 
@@ -41,7 +42,7 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
 
     train_sets = [make(s, True) for s in train_sources]
     weights = [float(spec.get("weight", 1.0)) if isinstance(spec, dict) else 1.0 for spec in data["train"]]
-    for dataset in train_sets + []:
+    for dataset in train_sets:
         for reason in dataset.label_report.dropped[:5]:
             print(f"dropped: {reason}")
         if dataset.label_report.dropped:
