@@ -141,11 +141,20 @@ def dataset(
     sources: List[str] = typer.Argument(..., help="Annotation files, label folders, MJSynth, ICDAR folders or LMDBs."),
     out: Path = typer.Option(..., "--out", "-o", help="Output LMDB folder (e.g. train.lmdb)."),
     split: Optional[str] = typer.Option(None, help="train or test: keep that part of an MD5 split of each source."),
+    pages: Optional[str] = typer.Option(None, help="FIRST-LAST: only these pages (0-based, sorted by name) of "
+                                                   "ICDAR page folders, e.g. 0-239."),
 ) -> None:
     """Convert labeled images into one LMDB dataset (num-samples, image-%09d, label-%09d)."""
     from textrec.data.convert import convert_to_lmdb
 
-    written, skipped = convert_to_lmdb(sources, out, split=split)
+    page_range = None
+    if pages is not None:
+        try:
+            first, last = (int(v) for v in pages.split("-"))
+        except ValueError:
+            raise TextrecError(f"--pages must be FIRST-LAST, e.g. 0-239; got {pages!r}") from None
+        page_range = (first, last)
+    written, skipped = convert_to_lmdb(sources, out, split=split, pages=page_range)
     typer.echo(f"wrote {written} samples to {out}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
     for reason in skipped[:20]:
         typer.echo(f"  skipped: {reason}", err=True)

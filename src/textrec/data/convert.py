@@ -27,8 +27,18 @@ def _records(sources: list[Source], skipped: list[str]) -> Iterator[tuple[bytes,
                 yield (Path(files[i]).read_bytes() if files is not None else encode_png(image)), label
 
 
-def convert_to_lmdb(specs: list[str], out: Path, split: str | None = None) -> tuple[int, list[str]]:
-    sources = [open_source({"path": spec, "split": split} if split else spec) for spec in specs]
+def convert_to_lmdb(specs: list[str], out: Path, split: str | None = None,
+                    pages: tuple[int, int] | None = None) -> tuple[int, list[str]]:
+    """`pages` (first, last), counted in sorted order, keeps those pages of ICDAR page folders."""
+    from textrec.data.sources import guess_kind
+
+    def spec_for(path: str) -> dict:
+        spec: dict = {"path": path, "split": split}
+        if pages is not None and guess_kind(Path(path)) == "icdar":
+            spec["pages_range"] = list(pages)
+        return spec
+
+    sources = [open_source(spec_for(spec)) for spec in specs]
     skipped: list[str] = []
     written = write_lmdb(out, _records(sources, skipped))
     return written, skipped

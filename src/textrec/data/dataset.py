@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, Dataset, Sampler
+from torch.utils.data import ConcatDataset, Dataset, IterableDataset, Sampler
 
 from textrec.charset import Charset, ctc_min_length
 from textrec.data.augment import Augmenter
@@ -44,8 +44,10 @@ class TextDataset(Dataset):
     """Samples of one source as (normalized HxW array, encoded label), or a skip record for a bad one."""
 
     def __init__(self, source: Source, charset: Charset, preprocess: PreprocessConfig, width_stride: int,
-                 augmenter: Augmenter | None = None, on_unknown: str = "error", cache: bool = False):
+                 augmenter: Augmenter | None = None, on_unknown: str = "error", cache: bool = False,
+                 caseless: bool = False):
         self.source, self.charset, self.preprocess = source, charset, preprocess
+        self.caseless = caseless  # labels are upper-cased whatever the print: the loss ignores case for these
         self.width_stride, self.augmenter = width_stride, augmenter
         self.generated = getattr(source, "generated", False)
         if self.generated:  # labels come from the charset itself: nothing to check
@@ -81,12 +83,14 @@ class TextDataset(Dataset):
         if self.augmenter is not None:
             image = self.augmenter(image)
         array = normalize(resize(image, self.preprocess), self.preprocess)
+        if self.caseless:
+            label = label.upper()
         target = self.charset.encode(label)
         frames = -(-array.shape[1] // self.width_stride)
         if ctc_min_length(target) > frames:
             return {"skip": f"{name}: label {label!r} needs {ctc_min_length(target)} output columns but the "
                             f"image gives {frames} (width {array.shape[1]} at height {self.preprocess.height})"}
-        return {"image": array, "target": target, "label": label, "name": name}
+        return {"image": array, "target": target, "label": label, "name": name, "caseless": self.caseless}
 
 
 class Collate:
@@ -106,6 +110,7 @@ class Collate:
             "widths": torch.from_numpy(widths),
             "targets": torch.tensor([t for item in good for t in item["target"]], dtype=torch.long),
             "target_lengths": torch.tensor([len(item["target"]) for item in good], dtype=torch.long),
+            "caseless": torch.tensor([item.get("caseless", False) for item in good], dtype=torch.bool),
             "labels": [item["label"] for item in good],
             "names": [item["name"] for item in good],
             "skipped": skipped,
@@ -131,6 +136,50 @@ class MixedSampler(Sampler[int]):
         offsets = (torch.rand(self.num_samples, generator=self.generator, dtype=torch.double)
                    * self.sizes[which]).long()
         return iter((self.starts[which] + offsets).tolist())
+
+
+class BucketedBatches(IterableDataset):
+    """Batches of similar width from one source at a time, the source drawn by weight. Each source keeps a pool
+    of a few batches' worth of prepared samples sorted by width; a batch is a random run of neighbours in it,
+    then the pool is topped up. Padding a batch to its widest image then costs little: a word batch is not
+    stretched to a URL's width, nor a line batch to the longest line (measured: about 2x faster steps)."""
+
+    def __init__(self, datasets: Sequence[TextDataset], weights: Sequence[float], num_batches: int,
+                 batch_size: int, collate: "Collate", pool_batches: int = 4, seed: int = 0):
+        self.datasets, self.weights = list(datasets), list(weights)
+        self.num_batches, self.batch_size, self.collate = num_batches, batch_size, collate
+        self.pool_size = pool_batches * batch_size
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self) -> Iterator[dict]:
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        rng = random.Random(f"{self.seed}-{self.epoch}-{worker}")
+        self.epoch += 1
+        pools: list[list[dict]] = [[] for _ in self.datasets]
+        share = self.num_batches // workers + (1 if worker < self.num_batches % workers else 0)
+        for _ in range(share):
+            which = rng.choices(range(len(self.datasets)), self.weights)[0]
+            yield self._batch(pools[which], self.datasets[which], rng)
+
+    def _batch(self, pool: list[dict], dataset: TextDataset, rng: random.Random) -> dict:
+        skipped: list[str] = []
+        while len(pool) < max(self.pool_size, self.batch_size):
+            item = dataset[rng.randrange(len(dataset))]
+            if "skip" in item:
+                skipped.append(item["skip"])
+            else:
+                pool.append(item)
+        pool.sort(key=lambda item: item["image"].shape[1])
+        start = rng.randrange(len(pool) - self.batch_size + 1)
+        chosen = pool[start : start + self.batch_size]
+        del pool[start : start + self.batch_size]
+        batch = self.collate(chosen)
+        batch["skipped"] = skipped + batch["skipped"]
+        return batch
 
 
 def mixed(datasets: Sequence[TextDataset], weights: Sequence[float], epoch_size: int | None,

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 32,
         "num_workers": 2,
         "epoch_size": None,  # samples per epoch when mixing sources; None = one pass
+        "batches": "mixed",  # or 'bucketed': each batch from one source, of similar widths (less padding)
         "cache": False,  # keep decoded images in memory (small datasets)
         "augment": None,  # AugmentConfig settings; None = no augmentation
         "on_unknown": "error",  # or 'drop': labels with characters outside the charset
@@ -42,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
         "logger": "tensorboard",  # tensorboard | csv | mlflow | wandb | none
         "samples_to_print": 5,
         "threads": None,
+        "channels_last": False,
         "accelerator": "auto",
         "devices": "auto",
     },

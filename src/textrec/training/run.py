@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from textrec.charset import Charset
 from textrec.data.augment import AugmentConfig, Augmenter
-from textrec.data.dataset import Collate, TextDataset, mixed, worker_init
+from textrec.data.dataset import Collate, BucketedBatches, TextDataset, mixed, worker_init
 from textrec.data.sources import open_source
 from textrec.errors import TextrecError
 from textrec.networks.crnn import CRNN
@@ -36,11 +36,12 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
     augment = AugmentConfig.from_dict(data["augment"]) if data["augment"] is not None else None
     stride = CRNN.width_stride
 
-    def make(source, train: bool) -> TextDataset:
+    def make(source, train: bool, spec) -> TextDataset:
+        caseless = bool(spec.get("caseless", False)) if isinstance(spec, dict) else False
         return TextDataset(source, charset, preprocess, stride, Augmenter(augment) if train and augment else None,
-                           data["on_unknown"], data["cache"])
+                           data["on_unknown"], data["cache"], caseless=caseless)
 
-    train_sets = [make(s, True) for s in train_sources]
+    train_sets = [make(s, True, spec) for s, spec in zip(train_sources, data["train"])]
     weights = [float(spec.get("weight", 1.0)) if isinstance(spec, dict) else 1.0 for spec in data["train"]]
     for dataset in train_sets:
         for reason in dataset.label_report.dropped[:5]:
@@ -48,15 +49,25 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
         if dataset.label_report.dropped:
             print(f"dropped {len(dataset.label_report.dropped)} sample(s) with characters outside the charset")
     train_set, sampler = mixed(train_sets, weights, data["epoch_size"], config["seed"])
-    workers = int(data["num_workers"])
-    common = dict(batch_size=int(data["batch_size"]), num_workers=workers, collate_fn=Collate(preprocess),
-                  worker_init_fn=worker_init, persistent_workers=workers > 0)
-    train_loader = DataLoader(train_set, sampler=sampler, shuffle=sampler is None, drop_last=len(train_set) > int(
-        data["batch_size"]), **common)
+    workers, batch_size = int(data["num_workers"]), int(data["batch_size"])
+    loader_options = dict(num_workers=workers, collate_fn=Collate(preprocess), worker_init_fn=worker_init,
+                          persistent_workers=workers > 0)
+    if data["batches"] == "bucketed":
+        batches = -(-(data["epoch_size"] or len(train_set)) // batch_size)
+        bucketed = BucketedBatches(train_sets, weights, batches, batch_size, Collate(preprocess), seed=config["seed"])
+        train_loader = DataLoader(bucketed, batch_size=None, num_workers=workers, worker_init_fn=worker_init,
+                                  persistent_workers=workers > 0)
+    elif data["batches"] == "mixed":
+        train_loader = DataLoader(train_set, sampler=sampler, shuffle=sampler is None, batch_size=batch_size,
+                                  drop_last=len(train_set) > batch_size, **loader_options)
+    else:
+        raise TextrecError(f"data.batches must be 'mixed' or 'bucketed', got {data['batches']!r}")
     val_loader = None
     if val_sources:
-        val_set, _ = mixed([make(s, False) for s in val_sources], [1.0] * len(val_sources), None)
-        val_loader = DataLoader(val_set, shuffle=False, **common)
+        val_specs = data["val"] or []
+        val_set, _ = mixed([make(s, False, spec) for s, spec in zip(val_sources, val_specs)],
+                           [1.0] * len(val_sources), None)
+        val_loader = DataLoader(val_set, shuffle=False, batch_size=batch_size, **loader_options)
     return train_loader, val_loader
 
 
@@ -124,7 +135,7 @@ def train(config: dict[str, Any], resume: bool = False) -> Path:
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     system = RecognitionSystem(config["model"]["network"], charset.chars, lr=float(t["lr"]),
                                weight_decay=float(t["weight_decay"]), warmup=float(t["warmup"]),
-                               samples_to_print=int(t["samples_to_print"]))
+                               samples_to_print=int(t["samples_to_print"]), channels_last=bool(t["channels_last"]))
     summary = {"name": config["name"], "train_sources": [s.describe() for s in train_sources],
                "train_samples": sum(len(s) for s in train_sources)}
     callbacks = [

@@ -16,11 +16,16 @@ from textrec.networks import build_network
 
 class RecognitionSystem(L.LightningModule):
     def __init__(self, network: dict[str, Any], charset: str, lr: float = 1e-3, weight_decay: float = 0.01,
-                 warmup: float = 0.1, samples_to_print: int = 5):
+                 warmup: float = 0.1, samples_to_print: int = 5, channels_last: bool = False):
         super().__init__()
         self.save_hyperparameters()
         self.charset = Charset(charset)
         self.network = build_network(network, self.charset.num_classes)
+        if channels_last:
+            self.network = self.network.to(memory_format=torch.channels_last)
+        upper, lower = self._case_pairs(self.charset)
+        self.register_buffer("upper_index", torch.tensor(upper, dtype=torch.long), persistent=False)
+        self.register_buffer("lower_index", torch.tensor(lower, dtype=torch.long), persistent=False)
         self.skipped: list[str] = []
         self._val_predictions: list[tuple[str, str, str]] = []
         self.history: dict[str, list[tuple[int, float]]] = {"train/loss": [], "val/cer": [], "val/acc": []}
@@ -28,10 +33,32 @@ class RecognitionSystem(L.LightningModule):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
 
+    @staticmethod
+    def _case_pairs(charset: Charset) -> tuple[list[int], list[int]]:
+        """Class indices of (upper, lower) letter pairs that are both in the charset."""
+        pairs = [(charset.encode(c.upper())[0], charset.encode(c)[0]) for c in charset.chars
+                 if c.islower() and len(c.upper()) == 1 and c.upper() in charset]
+        return [u for u, _ in pairs], [lo for _, lo in pairs]
+
+    def fold_case(self, log_probs: torch.Tensor, caseless: torch.Tensor) -> torch.Tensor:
+        """For samples labelled without case (SROIE's upper-cased transcriptions), an upper-case target letter
+        is matched by either case: P(A) becomes P(A) + P(a). The model is then never pushed to upper-case
+        lower-case print; it learns case only from cased labels. log_probs: (T, N, C)."""
+        if caseless is None or not bool(caseless.any()) or len(self.upper_index) == 0:
+            return log_probs
+        upper = log_probs.index_select(2, self.upper_index)
+        either = torch.logaddexp(upper, log_probs.index_select(2, self.lower_index))
+        folded = torch.where(caseless.view(1, -1, 1), either, upper)
+        return log_probs.index_copy(2, self.upper_index, folded)
+
     def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        logits = self.network(batch["images"])
+        images = batch["images"]
+        if self.hparams.get("channels_last"):
+            images = images.contiguous(memory_format=torch.channels_last)
+        logits = self.network(images)
         lengths = self.network.output_lengths(batch["widths"]).clamp(max=logits.shape[1])
         log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # CTC wants (T, N, C) in fp32
+        log_probs = self.fold_case(log_probs, batch.get("caseless"))
         loss = F.ctc_loss(log_probs, batch["targets"], lengths, batch["target_lengths"], blank=self.charset.blank,
                           reduction="mean", zero_infinity=True)
         return loss, logits, lengths
@@ -83,13 +110,28 @@ class RecognitionSystem(L.LightningModule):
 
     def lr_factor(self, step: int) -> float:
         """Linear warm-up from lr/25, then cosine down to lr/100. Computed from the trainer's current total
-        (not stored in the scheduler), so a resumed run with a larger budget stretches the schedule."""
+        (not stored in the scheduler), so a resumed run with a larger budget stretches the schedule. With a
+        time budget (train.max_time) progress is the larger of steps and time used, so a run stopped by the
+        clock still ends with a decayed learning rate."""
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         warmup = max(int(total * self.hparams.warmup), 1)
-        if step < warmup:
-            return 0.04 + 0.96 * step / warmup
-        progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+        time_used = self._time_fraction()
+        if step < warmup and time_used < self.hparams.warmup:
+            return 0.04 + 0.96 * max(step / warmup, time_used / max(self.hparams.warmup, 1e-9))
+        step_progress = (step - warmup) / max(total - warmup, 1)
+        time_progress = (time_used - self.hparams.warmup) / max(1 - self.hparams.warmup, 1e-9)
+        progress = min(max(step_progress, time_progress, 0.0), 1.0)
         return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def _time_fraction(self) -> float:
+        """Fraction of the max_time budget used so far (Lightning's Timer keeps it across a resume)."""
+        from lightning.pytorch.callbacks import Timer
+
+        trainer = getattr(self, "_trainer", None)
+        timer = next((c for c in (trainer.callbacks if trainer else []) if isinstance(c, Timer)), None)
+        if timer is None or not timer._duration:
+            return 0.0
+        return min(timer.time_elapsed("train") / timer._duration, 1.0)
 
     def configure_optimizers(self) -> dict:
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
