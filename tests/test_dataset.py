@@ -70,3 +70,31 @@ def test_mixed_sources_are_drawn_by_weight(tmp_path):
     drawn = list(sampler)
     share_small = sum(i < 10 for i in drawn) / len(drawn)
     assert len(drawn) == 4000 and 0.70 < share_small < 0.80  # 3:1 by weight, not 1:10 by size
+
+
+def test_bucketed_batches_come_from_one_source_with_similar_widths(tmp_path):
+    from textrec.data.dataset import BucketedBatches
+
+    short = write_dataset(tmp_path / "short", ["1", "12", "123", "1234"] * 8)
+    long = write_dataset(tmp_path / "long", ["1234567890123", "123456789012345678"] * 8)
+    charset = Charset.from_spec("digits")
+    sets = [TextDataset(AnnotationFile(p), charset, CONFIG, 4) for p in (short, long)]
+    batches = list(BucketedBatches(sets, [1.0, 1.0], num_batches=40, batch_size=4, collate=Collate(CONFIG)))
+    assert len(batches) == 40
+    kinds = {len(label) > 10 for b in batches for label in b["labels"]}
+    assert kinds == {True, False}  # both sources used...
+    for batch in batches:  # ...but never mixed in one batch
+        assert len({len(label) > 10 for label in batch["labels"]}) == 1
+    # neighbours by width: a short-source batch spans less than the source's whole width range
+    spans = [int(b["widths"].max() - b["widths"].min()) for b in batches if len(b["labels"][0]) <= 4]
+    full = max(int(b["widths"].max()) for b in batches if len(b["labels"][0]) <= 4) - \
+        min(int(b["widths"].min()) for b in batches if len(b["labels"][0]) <= 4)
+    assert sum(spans) / len(spans) < 0.6 * full
+
+
+def test_caseless_sample_upper_cases_its_label(tmp_path):
+    path = write_dataset(tmp_path, ["12"])
+    path.write_text("images/00000.png\tTotal\n")
+    dataset = TextDataset(AnnotationFile(path), Charset.from_spec("alnum"), CONFIG, 4, caseless=True)
+    item = dataset[0]
+    assert item["label"] == "TOTAL" and item["caseless"] is True

@@ -72,3 +72,24 @@ def test_evaluate_writes_report(trained_model, digits_data, tmp_path):
     assert result["metrics"]["samples"] == 40 and result["metrics"]["cer"] < 0.2
     for name in ("report.json", "confusions.png", "samples.png"):
         assert (tmp_path / "report" / name).stat().st_size > 200
+
+
+def test_case_folded_loss_accepts_lower_case_print_for_upper_case_labels():
+    """A caseless (SROIE-style) label 'AB' against a model that reads 'ab': low loss only when folded."""
+    import torch
+
+    from textrec.training.system import RecognitionSystem
+
+    system = RecognitionSystem(TINY_NETWORK, "abAB")
+    cs = system.charset
+    logits = torch.full((1, 4, cs.num_classes), -10.0)
+    for t, index in enumerate([cs.encode("a")[0], 0, cs.encode("b")[0], 0]):
+        logits[0, t, index] = 10.0
+    log_probs = torch.log_softmax(logits, -1).transpose(0, 1)
+    targets, lengths = torch.tensor(cs.encode("AB")), (torch.tensor([4]), torch.tensor([2]))
+
+    def loss(caseless: bool) -> float:
+        folded = system.fold_case(log_probs, torch.tensor([caseless]))
+        return float(torch.nn.functional.ctc_loss(folded, targets, *lengths, blank=0))
+
+    assert loss(True) < 0.01 and loss(False) > 10

@@ -54,7 +54,8 @@ def expand_images(inputs: List[str]) -> list[str]:
 @friendly
 def read(
     images: List[str] = typer.Argument(..., help="Image files, folders or globs."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model folder or .safetensors file (default: bundled)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m",
+                                         help="Model folder, .safetensors or exported .onnx file (default: bundled)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
     decoder: str = typer.Option("greedy", help="greedy or beam."),
     beam_width: int = typer.Option(10, help="Beams for --decoder beam."),
@@ -63,11 +64,11 @@ def read(
 ) -> None:
     """Print the text (and confidence) of each image."""
     from textrec.preprocess import prepare
-    from textrec.recognizer import Recognizer
+    from textrec.recognizer import load_recognizer
 
     words = _read_lexicon(lexicon) if lexicon else None
-    recognizer = Recognizer(model, decoder=decoder if not words else "beam", beam_width=beam_width, lexicon=words,
-                            batch_size=batch_size)
+    recognizer = load_recognizer(model, decoder=decoder if not words else "beam", beam_width=beam_width,
+                                 lexicon=words, batch_size=batch_size)
     paths = expand_images(images)
     arrays, good, failures = [], [], 0
     for path in paths:
@@ -158,6 +159,39 @@ def dataset(
     typer.echo(f"wrote {written} samples to {out}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
     for reason in skipped[:20]:
         typer.echo(f"  skipped: {reason}", err=True)
+
+
+@app.command()
+@friendly
+def export(
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model folder or .safetensors (default: bundled)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file, e.g. model.onnx."),
+    fmt: str = typer.Option("onnx", "--format", help="onnx."),
+    quantize: bool = typer.Option(False, help="int8 dynamic quantization of the LSTM and linear weights."),
+    check: Optional[str] = typer.Option(None, help="Images (annotation file, folder) for the parity check; "
+                                                   "default: 32 rendered words."),
+    check_limit: int = typer.Option(200, help="At most this many images from --check."),
+) -> None:
+    """Export a model to ONNX (dynamic batch and width, config in its metadata) and check it against PyTorch."""
+    from textrec.export import check_format, export_onnx, parity, sample_images
+    from textrec.recognizer import default_model_path
+
+    check_format(fmt)
+    model = model or default_model_path()
+    export_onnx(model, out, quantize=quantize)
+    if check:
+        from textrec.data.sources import open_source
+
+        source = open_source(check)
+        images = [source.load(i) for i in range(min(len(source), check_limit))]
+    else:
+        from textrec.model_io import read_config
+
+        config = read_config(model)
+        images = sample_images(config["charset"], config["preprocess"].get("height", 32))
+    report = parity(model, out, images)
+    typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); parity on {report['images']} images: "
+               f"{report['identical_text']:.1%} identical text, max |logit difference| {report['max_abs_diff']:.2e}")
 
 
 @app.command()

@@ -4,15 +4,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from textrec.charset import Charset
-from textrec.decoding import Prediction, decode_batch
+from textrec.decoding import Prediction
 from textrec.errors import TextrecError
 from textrec.model_io import load_model
-from textrec.preprocess import ImageInput, PreprocessConfig, pad_batch, prepare
+from textrec.inference import output_lengths, read_sorted
+from textrec.preprocess import ImageInput, PreprocessConfig, prepare
+
+if TYPE_CHECKING:
+    from textrec.runtime import OnnxRecognizer
 
 MODELS_DIR = Path(__file__).parent / "models"
 
@@ -47,25 +52,29 @@ class Recognizer:
         results = self.read_arrays([prepare(image, self.preprocess) for image in ([images] if single else images)])
         return results[0] if single else results
 
-    @torch.inference_mode()
     def read_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
         """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order."""
-        order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
-        results: list[Prediction | None] = [None] * len(arrays)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            batch, widths = pad_batch([arrays[i] for i in chunk], self.preprocess)
-            logits = self.network(torch.from_numpy(batch)).float().numpy()
-            lengths = self.network.output_lengths(torch.from_numpy(widths)).clamp(max=logits.shape[1]).numpy()
-            for i, prediction in zip(chunk, decode_batch(logits, lengths, self.charset, self.decoder,
-                                                         self.beam_width, self.lexicon)):
-                results[i] = prediction
-        return results  # type: ignore[return-value]
+        return read_sorted(arrays, self.preprocess, self.charset, self._run, self.batch_size, self.decoder,
+                           self.beam_width, self.lexicon)
+
+    @torch.inference_mode()
+    def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits = self.network(torch.from_numpy(batch)).float().numpy()
+        return logits, output_lengths(widths, self.network.width_stride, logits.shape[1])
+
+
+def load_recognizer(model: str | Path | None = None, **options) -> "Recognizer | OnnxRecognizer":
+    """A recognizer for a model folder/.safetensors (PyTorch) or an exported .onnx file (onnxruntime)."""
+    if model is not None and Path(model).suffix == ".onnx":
+        from textrec.runtime import OnnxRecognizer
+
+        return OnnxRecognizer(model, **options)
+    return Recognizer(model, **options)
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(model: str | None) -> Recognizer:
-    return Recognizer(model)
+def _cached(model: str | None) -> "Recognizer | OnnxRecognizer":
+    return load_recognizer(model)
 
 
 def read(image: ImageInput | Sequence[ImageInput], model: str | Path | None = None) -> Prediction | list[Prediction]:

@@ -1,0 +1,72 @@
+"""ONNX export and the torch-free runtime."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from textrec.cli import app  # noqa: E402
+from textrec.export import export_onnx, parity  # noqa: E402
+from textrec.recognizer import Recognizer  # noqa: E402
+from textrec.runtime import OnnxRecognizer  # noqa: E402
+
+from conftest import render  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def onnx_file(trained_model, tmp_path_factory):
+    return export_onnx(trained_model, tmp_path_factory.mktemp("onnx") / "model.onnx")
+
+
+def test_onnx_reads_like_pytorch_on_any_width(trained_model, onnx_file):
+    images = [render(text) for text in ["7", "42", "31415", "2718281828"]]  # widths differ: dynamic axes
+    report = parity(trained_model, onnx_file, images)
+    assert report["identical_text"] == 1.0 and report["max_abs_diff"] < 1e-3
+    torch_texts = [p.text for p in Recognizer(trained_model).read(images)]
+    assert [p.text for p in OnnxRecognizer(onnx_file).read(images)] == torch_texts
+
+
+def test_onnx_file_carries_charset_and_preprocessing(onnx_file, trained_model):
+    recognizer = OnnxRecognizer(onnx_file)
+    source = json.loads((trained_model / "config.json").read_text())
+    assert recognizer.charset.chars == source["charset"] and recognizer.width_stride == 4
+    assert recognizer.preprocess.height == source["preprocess"]["height"]
+
+
+def test_quantized_export_is_smaller_and_still_reads(trained_model, onnx_file, tmp_path):
+    quantized = export_onnx(trained_model, tmp_path / "q.onnx", quantize=True)
+    assert quantized.stat().st_size < 0.6 * onnx_file.stat().st_size
+    assert isinstance(OnnxRecognizer(quantized).read(render("123")).text, str)
+
+
+def test_runtime_imports_neither_torch_nor_lightning(onnx_file, tmp_path):
+    image = tmp_path / "x.png"
+    render("123").save(image)
+    code = ("import sys\nfrom textrec.runtime import OnnxRecognizer\n"
+            f"print(OnnxRecognizer({str(onnx_file)!r}).read({str(image)!r}).text)\n"
+            "bad = [m for m in ('torch', 'lightning') if m in sys.modules]\nassert not bad, bad\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_cli_export_prints_parity_and_read_takes_onnx(trained_model, tmp_path):
+    out = tmp_path / "cli.onnx"
+    result = CliRunner().invoke(app, ["export", "--model", str(trained_model), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "identical text" in result.output and out.is_file()
+    render("4711").save(tmp_path / "w.png")
+    result = CliRunner().invoke(app, ["read", str(tmp_path / "w.png"), "--model", str(out)])
+    assert result.exit_code == 0 and result.output.split("\t")[0] == Recognizer(trained_model).read(
+        render("4711")).text
+
+
+def test_a_file_that_is_not_onnx_is_refused_clearly(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    result = CliRunner().invoke(app, ["read", str(tmp_path), "--model", str(bad)])
+    assert result.exit_code == 2 and "cannot load ONNX model" in result.output
