@@ -68,6 +68,28 @@ class Textrec:
         return [p.text for p in self.recognizer.read(images)]
 
 
+class TextrecOnnx(Textrec):
+    name = "textrec (default model, ONNX Runtime)"
+
+    def __init__(self, model: str | None, quantize: bool = False):
+        import tempfile
+
+        from textrec.export import export_onnx
+        from textrec.recognizer import default_model_path
+        from textrec.runtime import OnnxRecognizer
+
+        self.folder = tempfile.TemporaryDirectory()
+        out = export_onnx(model or default_model_path(), Path(self.folder.name) / "model.onnx", quantize=quantize)
+        self.recognizer = OnnxRecognizer(out, batch_size=64, threads=len(os.sched_getaffinity(0)))
+
+
+class TextrecOnnxInt8(TextrecOnnx):
+    name = "textrec (default model, ONNX Runtime, int8)"
+
+    def __init__(self, model: str | None):
+        super().__init__(model, quantize=True)
+
+
 class Tesseract:
     name = "Tesseract (--psm 7 --oem 1)"
 
@@ -100,7 +122,8 @@ class RapidOcr:
         return result[0][0] if result else ""
 
 
-ENGINES: dict[str, Callable] = {"textrec": Textrec, "tesseract": Tesseract, "rapidocr": RapidOcr}
+ENGINES: dict[str, Callable] = {"textrec": Textrec, "textrec-onnx": TextrecOnnx, "textrec-int8": TextrecOnnxInt8,
+                                 "tesseract": Tesseract, "rapidocr": RapidOcr}
 
 
 def run_engine(engine, images: list[Image.Image]) -> tuple[list[str], float]:
@@ -159,10 +182,10 @@ def main() -> None:
             cased_text = f"{s['cased']:.1%}" if s["cased"] is not None else "-"
             lines.append(f"| {label} | {engine.name} | {s['acc']:.1%} | {cased_text} | {s['cer']:.2%} | {ms:.1f} |")
             print(lines[-1], file=sys.stderr, flush=True)
-            if key == "textrec":
+            if key.startswith("textrec"):
                 start = time.perf_counter()
                 engine.read_batch(images)
-                batched.append(f"- textrec batched (64 per batch, sorted by width) on {label}: "
+                batched.append(f"- {engine.name} batched (64 per batch, sorted by width) on {label}: "
                                f"{len(images) / (time.perf_counter() - start):.0f} images/s")
     text = "\n".join(lines + [""] + batched) + "\n"
     print(text)

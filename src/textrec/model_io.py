@@ -46,6 +46,7 @@ def save_model(path: str | Path, network: nn.Module, config: dict[str, Any]) -> 
 def _atomic(target: Path, write) -> None:
     tmp = target.with_name(target.name + ".tmp")
     write(tmp)
+    tmp.chmod(0o644)  # readable like any installed file (safetensors writes 0600)
     tmp.replace(target)
 
 
