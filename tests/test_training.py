@@ -93,3 +93,20 @@ def test_case_folded_loss_accepts_lower_case_print_for_upper_case_labels():
         return float(torch.nn.functional.ctc_loss(folded, targets, *lengths, blank=0))
 
     assert loss(True) < 0.01 and loss(False) > 10
+
+
+def test_last_checkpoint_is_written_every_epoch_even_without_improvement(digits_data, tmp_path):
+    """Resume must not lose the epochs after the best one: last.ckpt follows the run, not the best score."""
+    from textrec.training.config import load_config
+    from textrec.training.run import train
+
+    config = load_config(None, [
+        f"out_dir={tmp_path}", "name=flat", "model.charset=digits", f"model.network={TINY_NETWORK}",
+        f"data.train=[{{path: {digits_data['val']}}}]", f"data.val=[{{path: {digits_data['val']}}}]",
+        "data.batch_size=16", "data.num_workers=0", "train.max_epochs=3", "train.lr=0.0",
+        "train.logger=none", "train.samples_to_print=0",
+    ])
+    folder = train(config)  # lr 0: validation never improves after the first epoch
+    last = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    best = torch.load(folder / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == 3 * 6 and best["global_step"] == 6

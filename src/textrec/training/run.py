@@ -140,7 +140,11 @@ def train(config: dict[str, Any], resume: bool = False) -> Path:
                "train_samples": sum(len(s) for s in train_sources)}
     callbacks = [
         ModelCheckpoint(folder / "checkpoints", filename="best", monitor="val/cer" if val_loader else None,
-                        mode="min", save_last=True),
+                        mode="min"),
+        # A callback of its own: with a monitor, Lightning rewrites last.ckpt only when the score improves,
+        # and a resume would lose every epoch after the best one.
+        ModelCheckpoint(folder / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                        enable_version_counter=False),
         ExportBestModel(folder / "model", config["model"]["network"], charset, preprocess, summary),
         Curves(folder / "curves.png"), SkipReport(), TQDMProgressBar(refresh_rate=10),
     ]
