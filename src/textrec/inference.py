@@ -8,7 +8,7 @@ import numpy as np
 
 from textrec.charset import Charset
 from textrec.decoding import Prediction, decode_batch
-from textrec.preprocess import PreprocessConfig, pad_batch
+from textrec.preprocess import ImageInput, PreprocessConfig, pad_batch, prepare
 
 # (padded batch (N, 1, H, W), widths (N,)) -> (logits (N, T, C), valid lengths (N,))
 RunBatch = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -32,3 +32,30 @@ def read_sorted(arrays: Sequence[np.ndarray], preprocess: PreprocessConfig, char
         for i, prediction in zip(chunk, decode_batch(logits, lengths, charset, decoder, beam_width, lexicon)):
             results[i] = prediction
     return results  # type: ignore[return-value]
+
+
+class BatchReader:
+    """What every recognizer does once its model is loaded: charset and preprocessing from the model's config,
+    decoder settings, and `read` for one image or many. A backend adds only `_run` (a padded batch to logits)."""
+
+    def _configure(self, config: dict, decoder: str, beam_width: int, lexicon: Iterable[str] | None,
+                   batch_size: int) -> None:
+        self.config = config
+        self.charset = Charset(config["charset"])
+        self.preprocess = PreprocessConfig.from_dict(config["preprocess"])
+        self.decoder, self.beam_width, self.batch_size = decoder, beam_width, batch_size
+        self.lexicon = list(lexicon) if lexicon is not None else None
+
+    def read(self, images: ImageInput | Sequence[ImageInput]) -> Prediction | list[Prediction]:
+        """One image (path, bytes, PIL image, array) gives one Prediction; a list gives a list."""
+        single = not isinstance(images, (list, tuple))
+        results = self.read_arrays([prepare(image, self.preprocess) for image in ([images] if single else images)])
+        return results[0] if single else results
+
+    def read_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
+        """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order."""
+        return read_sorted(arrays, self.preprocess, self.charset, self._run, self.batch_size, self.decoder,
+                           self.beam_width, self.lexicon)
+
+    def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError

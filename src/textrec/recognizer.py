@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from textrec.charset import Charset
 from textrec.decoding import Prediction
 from textrec.errors import TextrecError
+from textrec.inference import BatchReader, output_lengths
 from textrec.model_io import load_model
-from textrec.inference import output_lengths, read_sorted
-from textrec.preprocess import ImageInput, PreprocessConfig, prepare
+from textrec.preprocess import ImageInput
 
 if TYPE_CHECKING:
     from textrec.runtime import OnnxRecognizer
@@ -29,33 +28,20 @@ def default_model_path() -> Path:
     return path
 
 
-class Recognizer:
+class Recognizer(BatchReader):
     """Loads a model once; `read` takes one image or many (paths, bytes, PIL images, arrays)."""
 
     def __init__(self, model: str | Path | None = None, decoder: str = "greedy", beam_width: int = 10,
                  lexicon: Iterable[str] | None = None, batch_size: int = 32, threads: int | None = None):
         self.path = Path(model) if model else default_model_path()
-        self.network, self.config = load_model(self.path)
-        self.charset = Charset(self.config["charset"])
-        self.preprocess = PreprocessConfig.from_dict(self.config["preprocess"])
-        self.decoder, self.beam_width, self.batch_size = decoder, beam_width, batch_size
-        self.lexicon = list(lexicon) if lexicon is not None else None
+        self.network, config = load_model(self.path)
+        self._configure(config, decoder, beam_width, lexicon, batch_size)
         if threads:
             torch.set_num_threads(threads)
 
     @property
     def name(self) -> str:
         return self.path.name
-
-    def read(self, images: ImageInput | Sequence[ImageInput]) -> Prediction | list[Prediction]:
-        single = not isinstance(images, (list, tuple))
-        results = self.read_arrays([prepare(image, self.preprocess) for image in ([images] if single else images)])
-        return results[0] if single else results
-
-    def read_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
-        """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order."""
-        return read_sorted(arrays, self.preprocess, self.charset, self._run, self.batch_size, self.decoder,
-                           self.beam_width, self.lexicon)
 
     @torch.inference_mode()
     def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -4,21 +4,18 @@ so a serving install needs neither torch nor Lightning."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from textrec.charset import Charset
-from textrec.decoding import Prediction
 from textrec.errors import TextrecError
-from textrec.inference import output_lengths, read_sorted
-from textrec.preprocess import ImageInput, PreprocessConfig, prepare
+from textrec.inference import BatchReader, output_lengths
 
 METADATA_KEY = "textrec_config"
 
 
-class OnnxRecognizer:
+class OnnxRecognizer(BatchReader):
     """Like `textrec.Recognizer`, for a `.onnx` file written by `textrec export` (its config in the metadata)."""
 
     def __init__(self, model: str | Path, decoder: str = "greedy", beam_width: int = 10,
@@ -38,26 +35,13 @@ class OnnxRecognizer:
         metadata = self.session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in metadata:
             raise TextrecError(f"{self.path} carries no textrec config in its metadata (export it with textrec export)")
-        self.config = json.loads(metadata[METADATA_KEY])
-        self.charset = Charset(self.config["charset"])
-        self.preprocess = PreprocessConfig.from_dict(self.config["preprocess"])
+        self._configure(json.loads(metadata[METADATA_KEY]), decoder, beam_width, lexicon, batch_size)
         self.width_stride = int(self.config["width_stride"])
         self.input_name = self.session.get_inputs()[0].name
-        self.decoder, self.beam_width, self.batch_size = decoder, beam_width, batch_size
-        self.lexicon = list(lexicon) if lexicon is not None else None
 
     @property
     def name(self) -> str:
         return self.path.stem
-
-    def read(self, images: ImageInput | Sequence[ImageInput]) -> Prediction | list[Prediction]:
-        single = not isinstance(images, (list, tuple))
-        results = self.read_arrays([prepare(image, self.preprocess) for image in ([images] if single else images)])
-        return results[0] if single else results
-
-    def read_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
-        return read_sorted(arrays, self.preprocess, self.charset, self._run, self.batch_size, self.decoder,
-                           self.beam_width, self.lexicon)
 
     def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
