@@ -105,3 +105,22 @@ def test_synth_writes_lmdb_folder_and_preview(tmp_path):
     assert preview.returncode == 0 and (tmp_path / "grid.png").stat().st_size > 10000
     bad = run("synth", "--n", "5")
     assert bad.returncode == 2 and "--out" in bad.stderr
+
+
+def test_dataset_pages_keeps_only_those_icdar_pages(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "icdar" / "pages").mkdir(parents=True), (tmp_path / "icdar" / "boxes").mkdir()
+    for number, text in enumerate(["111", "222", "333"]):
+        page = Image.new("L", (200, 80), 255)
+        page.paste(render(text), (20, 20))
+        page.save(tmp_path / "icdar" / "pages" / f"{number:03d}.png")
+        w = render(text).width
+        (tmp_path / "icdar" / "boxes" / f"{number:03d}.csv").write_text(f"20,20,{20 + w},20,{20 + w},52,20,52,{text}\n")
+    result = run("dataset", tmp_path / "icdar", "--pages", "1-2", "--out", tmp_path / "p.lmdb")
+    assert result.returncode == 0 and "wrote 2 samples" in result.stdout
+    from textrec.data.lmdb_store import LmdbSource
+
+    assert LmdbSource(tmp_path / "p.lmdb").labels == ["222", "333"]
+    bad = run("dataset", tmp_path / "icdar", "--pages", "two", "--out", tmp_path / "q.lmdb")
+    assert bad.returncode == 2 and "--pages must be FIRST-LAST" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,6 +1,8 @@
 """Training works: one batch is memorized, a few hundred steps learn to read, a run resumes."""
 import random
 
+import pytest
+
 import torch
 import torch.nn.functional as F
 
@@ -110,3 +112,42 @@ def test_last_checkpoint_is_written_every_epoch_even_without_improvement(digits_
     last = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     best = torch.load(folder / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
     assert last["global_step"] == 3 * 6 and best["global_step"] == 6
+
+
+def test_learning_rate_follows_the_time_budget_when_it_runs_out_first():
+    """A run stopped by train.max_time ends with a decayed learning rate even if few steps were taken."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import Timer
+
+    from textrec.training.system import RecognitionSystem
+
+    class FixedTimer(Timer):
+        def __init__(self, elapsed: float):
+            super().__init__(duration=timedelta(seconds=100))
+            self.elapsed = elapsed
+
+        def time_elapsed(self, stage="train") -> float:
+            return self.elapsed
+
+    system = RecognitionSystem(TINY_NETWORK, "0123456789", warmup=0.1)
+    system._trainer = SimpleNamespace(callbacks=[FixedTimer(99.0)], estimated_stepping_batches=100000)
+    assert system.lr_factor(500) < 0.02  # 0.5% of the steps, 99% of the time: nearly fully decayed
+    system._trainer.callbacks = [FixedTimer(0.0)]
+    assert 0.04 < system.lr_factor(500) < 0.1  # no time used: still warming up by steps
+
+
+def test_bucketed_training_runs_and_a_bad_batching_mode_is_named(digits_data, tmp_path):
+    from textrec.errors import TextrecError
+    from textrec.training.config import load_config
+    from textrec.training.run import train
+
+    base = [f"out_dir={tmp_path}", "model.charset=digits", f"model.network={TINY_NETWORK}",
+            f"data.train=[{{path: {digits_data['val']}, weight: 1}}, {{path: {digits_data['val']}, weight: 2}}]",
+            "data.batch_size=8", "data.num_workers=0", "data.epoch_size=64", "train.max_epochs=1",
+            "train.logger=none", "train.samples_to_print=0", "train.channels_last=true"]
+    folder = train(load_config(None, base + ["name=bucketed", "data.batches=bucketed"]))
+    assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 8
+    with pytest.raises(TextrecError, match="data.batches must be 'mixed' or 'bucketed'"):
+        train(load_config(None, base + ["name=bad", "data.batches=sorted"]))

@@ -16,6 +16,7 @@ from textrec.data.augment import AugmentConfig, Augmenter
 from textrec.data.dataset import Collate, BucketedBatches, TextDataset, mixed, worker_init
 from textrec.data.sources import open_source
 from textrec.errors import TextrecError
+from textrec.model_io import make_config, save_model
 from textrec.networks.crnn import CRNN
 from textrec.preprocess import PreprocessConfig
 from textrec.training.callbacks import Curves, ExportBestModel, SkipReport
@@ -48,18 +49,16 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
             print(f"dropped: {reason}")
         if dataset.label_report.dropped:
             print(f"dropped {len(dataset.label_report.dropped)} sample(s) with characters outside the charset")
-    train_set, sampler = mixed(train_sets, weights, data["epoch_size"], config["seed"])
-    workers, batch_size = int(data["num_workers"]), int(data["batch_size"])
-    loader_options = dict(num_workers=workers, collate_fn=Collate(preprocess), worker_init_fn=worker_init,
-                          persistent_workers=workers > 0)
-    if data["batches"] == "bucketed":
-        batches = -(-(data["epoch_size"] or len(train_set)) // batch_size)
-        bucketed = BucketedBatches(train_sets, weights, batches, batch_size, Collate(preprocess), seed=config["seed"])
-        train_loader = DataLoader(bucketed, batch_size=None, num_workers=workers, worker_init_fn=worker_init,
-                                  persistent_workers=workers > 0)
+    workers, batch_size, collate = int(data["num_workers"]), int(data["batch_size"]), Collate(preprocess)
+    common = dict(num_workers=workers, worker_init_fn=worker_init, persistent_workers=workers > 0)
+    if data["batches"] == "bucketed":  # the dataset makes whole batches itself
+        batches = -(-(data["epoch_size"] or sum(len(d) for d in train_sets)) // batch_size)
+        bucketed = BucketedBatches(train_sets, weights, batches, batch_size, collate, seed=config["seed"])
+        train_loader = DataLoader(bucketed, batch_size=None, **common)
     elif data["batches"] == "mixed":
+        train_set, sampler = mixed(train_sets, weights, data["epoch_size"], config["seed"])
         train_loader = DataLoader(train_set, sampler=sampler, shuffle=sampler is None, batch_size=batch_size,
-                                  drop_last=len(train_set) > batch_size, **loader_options)
+                                  drop_last=len(train_set) > batch_size, collate_fn=collate, **common)
     else:
         raise TextrecError(f"data.batches must be 'mixed' or 'bucketed', got {data['batches']!r}")
     val_loader = None
@@ -67,7 +66,7 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
         val_specs = data["val"] or []
         val_set, _ = mixed([make(s, False, spec) for s, spec in zip(val_sources, val_specs)],
                            [1.0] * len(val_sources), None)
-        val_loader = DataLoader(val_set, shuffle=False, batch_size=batch_size, **loader_options)
+        val_loader = DataLoader(val_set, shuffle=False, batch_size=batch_size, collate_fn=collate, **common)
     return train_loader, val_loader
 
 
@@ -139,15 +138,15 @@ def train(config: dict[str, Any], resume: bool = False) -> Path:
     summary = {"name": config["name"], "train_sources": [s.describe() for s in train_sources],
                "train_samples": sum(len(s) for s in train_sources)}
     callbacks = [
-        ModelCheckpoint(folder / "checkpoints", filename="best", monitor="val/cer" if val_loader else None,
-                        mode="min"),
-        # A callback of its own: with a monitor, Lightning rewrites last.ckpt only when the score improves,
-        # and a resume would lose every epoch after the best one.
+        # last.ckpt has a callback of its own: with a monitor, Lightning rewrites it only when the score
+        # improves, and a resume would lose every epoch after the best one.
         ModelCheckpoint(folder / "checkpoints", filename="last", monitor=None, save_top_k=1,
                         enable_version_counter=False),
         ExportBestModel(folder / "model", config["model"]["network"], charset, preprocess, summary),
         Curves(folder / "curves.png"), SkipReport(), TQDMProgressBar(refresh_rate=10),
     ]
+    if val_loader:  # without validation there is no "best", only the last
+        callbacks.append(ModelCheckpoint(folder / "checkpoints", filename="best", monitor="val/cer", mode="min"))
     if t["early_stopping"] and val_loader:
         callbacks.append(EarlyStopping("val/cer", patience=int(t["early_stopping"]), mode="min"))
     trainer = L.Trainer(
