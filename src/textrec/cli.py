@@ -1,4 +1,4 @@
-"""The `textrec` command: read, train, test, dataset."""
+"""The `textrec` command: read, train, test, dataset, export, serve, synth."""
 from __future__ import annotations
 
 import functools
@@ -61,13 +61,14 @@ def read(
     beam_width: int = typer.Option(10, help="Beams for --decoder beam."),
     lexicon: Optional[Path] = typer.Option(None, help="Word list, one per line: readings are constrained to it."),
     batch_size: int = typer.Option(32, help="Images per forward pass."),
+    backend: str = typer.Option("auto", help="auto (ONNX when the model has an exported copy), onnx or torch."),
 ) -> None:
     """Print the text (and confidence) of each image."""
     from textrec.preprocess import prepare
     from textrec.recognizer import load_recognizer
 
     words = _read_lexicon(lexicon) if lexicon else None
-    recognizer = load_recognizer(model, decoder=decoder if not words else "beam", beam_width=beam_width,
+    recognizer = load_recognizer(model, backend, decoder=decoder if not words else "beam", beam_width=beam_width,
                                  lexicon=words, batch_size=batch_size)
     paths = expand_images(images)
     arrays, good, failures = [], [], 0
@@ -166,19 +167,22 @@ def dataset(
 def export(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model folder or .safetensors (default: bundled)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file, e.g. model.onnx."),
-    fmt: str = typer.Option("onnx", "--format", help="onnx."),
+    fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
     quantize: bool = typer.Option(False, help="int8 dynamic quantization of the LSTM and linear weights."),
     check: Optional[str] = typer.Option(None, help="Images (annotation file, folder) for the parity check; "
                                                    "default: 32 rendered words."),
     check_limit: int = typer.Option(200, help="At most this many images from --check."),
 ) -> None:
-    """Export a model to ONNX (dynamic batch and width, config in its metadata) and check it against PyTorch."""
-    from textrec.export import check_format, export_onnx, parity, sample_images
+    """Export a model to ONNX or TorchScript (dynamic batch and width, config inside) and check it against PyTorch."""
+    from textrec.export import check_format, export_onnx, export_torchscript, parity, sample_images, torchscript_parity
     from textrec.recognizer import default_model_path
 
-    check_format(fmt)
+    check_format(fmt, quantize)
     model = model or default_model_path()
-    export_onnx(model, out, quantize=quantize)
+    if fmt == "onnx":
+        export_onnx(model, out, quantize=quantize)
+    else:
+        export_torchscript(model, out)
     if check:
         from textrec.data.sources import open_source
 
@@ -189,9 +193,53 @@ def export(
 
         config = read_config(model)
         images = sample_images(config["charset"], config["preprocess"].get("height", 32))
-    report = parity(model, out, images)
+    report = (parity if fmt == "onnx" else torchscript_parity)(model, out, images)
     typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); parity on {report['images']} images: "
                f"{report['identical_text']:.1%} identical text, max |logit difference| {report['max_abs_diff']:.2e}")
+
+
+@app.command()
+@friendly
+def serve(
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model folder or .onnx file (default: bundled)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for all interfaces)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),
+    backend: str = typer.Option("auto", help="auto, onnx or torch."),
+    api_key: Optional[str] = typer.Option(None, envvar="TEXTREC_API_KEY",
+                                          help="Require this key in the X-API-Key header (also from TEXTREC_API_KEY)."),
+    batch_size: int = typer.Option(32, help="Most images per forward pass (micro-batching)."),
+    batch_wait_ms: float = typer.Option(3.0, help="How long the first image of a batch waits for company."),
+    max_upload_mb: float = typer.Option(10.0, help="Largest image upload, in MiB."),
+    max_pixels: int = typer.Option(50_000_000, help="Largest image, in pixels (checked before decoding)."),
+    max_batch_images: int = typer.Option(64, help="Most images in one request."),
+    threads: Optional[int] = typer.Option(None, help="Inference threads per worker (default: cores / workers)."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Serve the model over HTTP: POST /predict, /predict/batch, /v1/models/NAME:predict; web page at /."""
+    import os
+
+    import uvicorn
+
+    from textrec.recognizer import resolve_backend
+    from textrec.serve.app import create_app
+    from textrec.serve.settings import ServeSettings
+
+    if workers < 1:
+        raise TextrecError(f"--workers must be at least 1, got {workers}")
+    resolve_backend(model, backend)  # a missing or unusable model is named now, not in a worker's traceback
+    settings = ServeSettings(model=str(model) if model else None, backend=backend, api_key=api_key,
+                             batch_size=batch_size, batch_wait_ms=batch_wait_ms,
+                             max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels,
+                             max_batch_images=max_batch_images,
+                             threads=threads or max(1, (os.cpu_count() or 1) // workers))
+    typer.echo(f"textrec serving on http://{host}:{port}/ (API docs at /docs)", err=True)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    else:  # worker processes build their app from the environment
+        os.environ.update(settings.to_env())
+        uvicorn.run("textrec.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level)
 
 
 @app.command()

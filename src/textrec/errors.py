@@ -10,3 +10,19 @@ def reject_unknown(settings: dict, known, what: str) -> None:
     unknown = set(settings) - set(known)
     if unknown:
         raise TextrecError(f"unknown {what} setting(s): {', '.join(sorted(unknown))}")
+
+
+class ImageError(TextrecError):
+    """An image input we cannot use; subclasses say why, so the server can answer 413/415/422."""
+
+
+class NotAnImage(ImageError):
+    """The bytes are not in any image format we read."""
+
+
+class CorruptImage(ImageError):
+    """An image format we read, but the data is empty, truncated or broken."""
+
+
+class ImageTooLarge(ImageError):
+    """More pixels than allowed (a decompression bomb, or a limit the caller set)."""

@@ -1,5 +1,6 @@
 """`textrec export`: a trained model to ONNX (dynamic batch and width, config in the file's metadata), with
-an optional int8 dynamic quantization and a parity check against the PyTorch model at export time."""
+an optional int8 dynamic quantization, or to TorchScript (for C++/mobile; config as an extra file), with a
+parity check against the PyTorch model at export time."""
 from __future__ import annotations
 
 import json
@@ -44,6 +45,43 @@ def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opse
     return out
 
 
+TORCHSCRIPT_CONFIG = "textrec_config.json"  # the extra file inside a TorchScript archive that holds the config
+
+
+def export_torchscript(model: str | Path, out: str | Path) -> Path:
+    """Write `out` (.pt), traced at two widths' worth of checking: tracing records shapes symbolically for
+    conv/LSTM, and the parity check below runs it at other batch sizes and widths."""
+    network, config = load_model(model)
+    preprocess = PreprocessConfig.from_dict(config["preprocess"])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with torch.inference_mode(False), torch.no_grad():
+        traced = torch.jit.trace(network, torch.zeros(2, 1, preprocess.height, 128), check_trace=False)
+    metadata = dict(config, width_stride=int(network.width_stride), exported_from=str(model))
+    traced.save(str(out), _extra_files={TORCHSCRIPT_CONFIG: json.dumps(metadata)})
+    return out
+
+
+def torchscript_parity(model: str | Path, script_file: str | Path, images: list[Any]) -> dict[str, float]:
+    """Max |logit difference| and identical greedy text between the model and its TorchScript file."""
+    from textrec.decoding import decode_batch
+    from textrec.inference import output_lengths
+    from textrec.recognizer import Recognizer
+
+    reference_model = Recognizer(model)
+    scripted = torch.jit.load(str(script_file))
+    arrays = [prepare(image, reference_model.preprocess) for image in images]
+    batch, widths = pad_batch(arrays, reference_model.preprocess)
+    with torch.inference_mode():
+        reference = reference_model.network(torch.from_numpy(batch)).float().numpy()
+        exported = scripted(torch.from_numpy(batch)).float().numpy()
+    lengths = output_lengths(widths, reference_model.network.width_stride, reference.shape[1])
+    texts = [[p.text for p in decode_batch(x, lengths, reference_model.charset)] for x in (reference, exported)]
+    same = [a == b for a, b in zip(*texts)]
+    return {"images": len(images), "identical_text": float(np.mean(same)) if same else 1.0,
+            "max_abs_diff": float(np.abs(reference - exported).max())}
+
+
 def parity(model: str | Path, onnx_file: str | Path, images: list[Any]) -> dict[str, float]:
     """Same images through both: the share of identical decoded strings and the max |logit difference|."""
     from textrec.recognizer import Recognizer
@@ -69,6 +107,11 @@ def sample_images(charset: str, height: int, count: int = 32) -> list[Any]:
     return [renderer.sample(seed=7, index=i)[0] for i in range(count)]
 
 
-def check_format(fmt: str) -> None:
-    if fmt != "onnx":
-        raise TextrecError(f"unknown export format {fmt!r}; this version exports onnx")
+FORMATS = ("onnx", "torchscript")
+
+
+def check_format(fmt: str, quantize: bool = False) -> None:
+    if fmt not in FORMATS:
+        raise TextrecError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if quantize and fmt != "onnx":
+        raise TextrecError("--quantize is for --format onnx")

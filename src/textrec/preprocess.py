@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -13,7 +14,7 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from textrec.errors import TextrecError, reject_unknown
+from textrec.errors import CorruptImage, ImageTooLarge, NotAnImage, TextrecError, reject_unknown
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
 
@@ -51,45 +52,55 @@ def describe(source: ImageInput) -> str:
     return f"<{type(source).__name__}>"
 
 
-def load_image(source: ImageInput) -> Image.Image:
-    """Open any supported input as an 8-bit grayscale PIL image, upright per its EXIF orientation."""
+def load_image(source: ImageInput, max_pixels: int | None = None) -> Image.Image:
+    """Open any supported input as an 8-bit grayscale PIL image, upright per its EXIF orientation.
+    With `max_pixels`, a larger image is refused from its header, before any pixel is decoded."""
     name = describe(source)
     if isinstance(source, Image.Image):
         image = source
     elif isinstance(source, np.ndarray):
         image = _from_array(source, name)
     else:
-        image = _open(source, name)
+        image = _open(source, name, max_pixels)
+    _check_pixels(image, name, max_pixels)
     try:
         image = ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block must not lose an otherwise fine image
         pass
     if image.width == 0 or image.height == 0:
-        raise TextrecError(f"image {name} is empty ({image.width}x{image.height})")
+        raise CorruptImage(f"image {name} is empty ({image.width}x{image.height})")
     return to_grayscale(image)
 
 
-def _open(source: str | os.PathLike | bytes | bytearray, name: str) -> Image.Image:
+def _check_pixels(image: Image.Image, name: str, max_pixels: int | None) -> None:
+    if max_pixels and image.width * image.height > max_pixels:
+        raise ImageTooLarge(f"image {name} is {image.width}x{image.height} = {image.width * image.height:,} pixels; "
+                            f"the limit is {max_pixels:,}")
+
+
+def _open(source: str | os.PathLike | bytes | bytearray, name: str, max_pixels: int | None = None) -> Image.Image:
     if isinstance(source, (bytes, bytearray)):
         if not source:
-            raise TextrecError("image data is empty (0 bytes)")
+            raise CorruptImage("image data is empty (0 bytes)")
         stream: Any = io.BytesIO(source)
     else:
         path = Path(source)
         if not path.is_file():
             raise TextrecError(f"image file not found: {path}")
         if path.stat().st_size == 0:
-            raise TextrecError(f"image file is empty (0 bytes): {path}")
+            raise CorruptImage(f"image file is empty (0 bytes): {path}")
         stream = path
     try:
         image = Image.open(stream)
+        _check_pixels(image, name, max_pixels)  # from the header alone: a bomb is never decoded
         image.load()  # decode now, so truncated files fail here and not deep inside training
     except Image.DecompressionBombError as exc:
-        raise TextrecError(f"image {name} is too large: {exc}") from None
+        raise ImageTooLarge(f"image {name} is too large: {exc}") from None
     except UnidentifiedImageError:
-        raise TextrecError(f"not an image (unrecognized format): {name}") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise TextrecError(f"corrupt image {name}: {exc}") from None
+        raise NotAnImage(f"not an image (unrecognized format): {name}") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError) as exc:
+        # Pillow's decoders signal broken data with any of these, depending on the format
+        raise CorruptImage(f"corrupt image {name}: {exc}") from None
     return image
 
 
@@ -145,9 +156,9 @@ def normalize(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
     return (array - config.mean) / config.std
 
 
-def prepare(source: ImageInput, config: PreprocessConfig) -> np.ndarray:
+def prepare(source: ImageInput, config: PreprocessConfig, max_pixels: int | None = None) -> np.ndarray:
     """Any image input to the normalized HxW float32 array the network reads."""
-    return normalize(resize(load_image(source), config), config)
+    return normalize(resize(load_image(source, max_pixels), config), config)
 
 
 def background_value(array: np.ndarray) -> float:

@@ -1,38 +1,51 @@
-"""The Python API for reading images with a trained model (PyTorch backend)."""
+"""The Python API for reading images with a trained model.
+
+A model folder (`weights.safetensors` + `config.json`) runs on PyTorch; an exported `.onnx` file, or a folder
+that carries one beside its weights (the bundled default does), runs on onnxruntime without torch. torch is
+imported only when a PyTorch model is actually loaded, so a serving install without torch can use this module.
+"""
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from textrec.decoding import Prediction
 from textrec.errors import TextrecError
 from textrec.inference import BatchReader, output_lengths
-from textrec.model_io import load_model
 from textrec.preprocess import ImageInput
 
 if TYPE_CHECKING:
     from textrec.runtime import OnnxRecognizer
 
 MODELS_DIR = Path(__file__).parent / "models"
+ONNX_NAME = "model.onnx"  # an exported copy inside a model folder, used by backend "auto"
+BACKENDS = ("auto", "onnx", "torch")
 
 
 def default_model_path() -> Path:
     path = MODELS_DIR / "default"
-    if not (path / "config.json").is_file():
+    if not (path / "config.json").is_file() and not (path / ONNX_NAME).is_file():
         raise TextrecError("no bundled default model in this install; pass a model with --model")
     return path
 
 
 class Recognizer(BatchReader):
-    """Loads a model once; `read` takes one image or many (paths, bytes, PIL images, arrays)."""
+    """A PyTorch model loaded once; `read` takes one image or many (paths, bytes, PIL images, arrays)."""
 
     def __init__(self, model: str | Path | None = None, decoder: str = "greedy", beam_width: int = 10,
                  lexicon: Iterable[str] | None = None, batch_size: int = 32, threads: int | None = None):
+        if not _installed("torch"):
+            raise TextrecError("this model runs on PyTorch, which is not installed: pip install 'textrec[train]', "
+                               "or export the model to ONNX (textrec export) and use that file")
+        import torch
+
+        from textrec.model_io import load_model
+
         self.path = Path(model) if model else default_model_path()
         self.network, config = load_model(self.path)
         self._configure(config, decoder, beam_width, lexicon, batch_size)
@@ -43,19 +56,46 @@ class Recognizer(BatchReader):
     def name(self) -> str:
         return self.path.name
 
-    @torch.inference_mode()
     def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits = self.network(torch.from_numpy(batch)).float().numpy()
+        import torch
+
+        with torch.inference_mode():
+            logits = self.network(torch.from_numpy(batch)).float().numpy()
         return logits, output_lengths(widths, self.network.width_stride, logits.shape[1])
 
 
-def load_recognizer(model: str | Path | None = None, **options) -> "Recognizer | OnnxRecognizer":
+def _installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+def resolve_backend(model: str | Path | None, backend: str = "auto") -> tuple[Path, str]:
+    """Which file to load and on what: an .onnx file -> onnx; a folder with model.onnx -> onnx unless asked for
+    torch; else torch. The folder's config.json stays the source of truth; its ONNX copy is tested to agree."""
+    if backend not in BACKENDS:
+        raise TextrecError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    path = Path(model) if model else default_model_path()
+    if path.suffix == ".onnx":
+        if backend == "torch":
+            raise TextrecError(f"{path} is an ONNX file; it runs on the onnx backend only")
+        return path, "onnx"
+    exported = path / ONNX_NAME
+    if backend == "onnx" or (backend == "auto" and exported.is_file() and _installed("onnxruntime")):
+        if not exported.is_file():
+            raise TextrecError(f"{path} has no {ONNX_NAME}; export one with: textrec export --model {path} "
+                               f"--out {exported}")
+        return exported, "onnx"
+    return path, "torch"
+
+
+def load_recognizer(model: str | Path | None = None, backend: str = "auto",
+                    **options) -> "Recognizer | OnnxRecognizer":
     """A recognizer for a model folder/.safetensors (PyTorch) or an exported .onnx file (onnxruntime)."""
-    if model is not None and Path(model).suffix == ".onnx":
+    path, chosen = resolve_backend(model, backend)
+    if chosen == "onnx":
         from textrec.runtime import OnnxRecognizer
 
-        return OnnxRecognizer(model, **options)
-    return Recognizer(model, **options)
+        return OnnxRecognizer(path, **options)
+    return Recognizer(path, **options)
 
 
 @functools.lru_cache(maxsize=4)

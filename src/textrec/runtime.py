@@ -41,7 +41,8 @@ class OnnxRecognizer(BatchReader):
 
     @property
     def name(self) -> str:
-        return self.path.stem
+        # model.onnx inside a model folder (the bundled default) is named after its folder
+        return self.path.parent.name if self.path.name == "model.onnx" else self.path.stem
 
     def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]

@@ -1,0 +1,312 @@
+"""The HTTP API: FastAPI under uvicorn, one model per process, requests micro-batched into forward passes.
+
+    textrec serve --model model.onnx        # or python -m uvicorn --factory textrec.serve.app:app_from_env
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from textrec import __version__
+from textrec.decoding import Prediction
+from textrec.recognizer import load_recognizer
+from textrec.serve.batching import MicroBatcher, QueueFull
+from textrec.serve.images import RequestError, decode_base64, image_array
+from textrec.serve.metrics import Metrics
+from textrec.serve.settings import ServeSettings
+
+log = logging.getLogger("textrec.serve")
+STATIC = Path(__file__).parent / "static"
+MULTIPART_ROUTES = ("/predict", "/predict/batch")
+
+
+class CharOut(BaseModel):
+    char: str
+    confidence: float
+
+
+class PredictionOut(BaseModel):
+    text: str
+    confidence: float = Field(description="Probability that every character is right")
+    chars: list[CharOut]
+    model: str
+    elapsed_ms: float
+
+
+class BatchItem(BaseModel):
+    file: str | None = None
+    text: str | None = None
+    confidence: float | None = None
+    chars: list[CharOut] | None = None
+    error: str | None = Field(None, description="Why this image was not read (the others still are)")
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItem]
+    model: str
+    elapsed_ms: float
+
+
+class TFServingRequest(BaseModel):
+    signature_name: str | None = None
+    instances: list[Any] = Field(description='[{"b64": "<base64 image>"}, ...] or [{"<input>": {"b64": ...}}, ...]')
+
+
+class TFPrediction(BaseModel):
+    text: str
+    confidence: float
+    chars: list[float]
+
+
+class TFServingResponse(BaseModel):
+    predictions: list[TFPrediction]
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 413, 415, 422, 503)}
+
+
+def char_list(prediction: Prediction) -> list[dict]:
+    return [{"char": c, "confidence": round(p, 4)} for c, p in zip(prediction.text, prediction.chars)]
+
+
+def error_response(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """An app serving one model (loaded now, so a bad model fails at start-up, not on the first request)."""
+    settings = settings or ServeSettings.from_env()
+    recognizer = load_recognizer(settings.model, settings.backend, batch_size=settings.batch_size,
+                                 threads=settings.threads)
+    model_name = recognizer.name
+    metrics = Metrics()
+    batcher = MicroBatcher(recognizer.read_arrays, settings.batch_size, settings.batch_wait_ms, settings.queue_limit,
+                           on_batch=metrics.batch_size.observe)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="textrec", version=__version__, lifespan=lifespan,
+                  description="Text recognition: upload an image of a word or line, get its text and confidences.")
+    app.state.settings, app.state.recognizer, app.state.batcher, app.state.metrics = settings, recognizer, batcher, metrics
+    key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed when the server has a key")
+
+    def require_key(key: str | None = Depends(key_header)) -> None:
+        if settings.api_key and not (key and secrets.compare_digest(key.encode(), settings.api_key.encode())):
+            raise RequestError(401, "missing or wrong API key (send it in the X-API-Key header)")
+
+    async def to_array(data: bytes, name: str):
+        return await anyio.to_thread.run_sync(image_array, data, recognizer.preprocess, settings.max_upload_bytes,
+                                              settings.max_pixels, name)
+
+    async def recognize(arrays: list) -> list[Prediction]:
+        try:
+            results = await batcher.predict(arrays)
+        except QueueFull as exc:
+            raise RequestError(503, f"server busy ({exc}); retry shortly") from None
+        metrics.images.inc(len(arrays))
+        return results
+
+    @app.exception_handler(RequestError)
+    async def request_error(_: Request, exc: RequestError) -> JSONResponse:
+        return error_response(exc.status, exc.message, {"WWW-Authenticate": "APIKey"} if exc.status == 401 else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        content_type = request.headers.get("content-type", "")
+        if request.url.path in MULTIPART_ROUTES and not content_type.startswith("multipart/form-data"):
+            return error_response(415, f"send images as multipart/form-data (got content-type "
+                                       f"{content_type or 'none'!r}); field 'file' for /predict, 'files' for /predict/batch")
+        if request.url.path.startswith("/v1/") and "json" not in content_type:
+            return error_response(415, f"send a JSON body (content-type application/json), got {content_type or 'none'!r}")
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+                             for e in exc.errors())
+        return error_response(422, f"invalid request: {problems}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps failures while reading a body as a 400
+            return error_response(413, f"request body over {settings.max_request_bytes:,} bytes")
+        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, BodyTooLarge):
+            return error_response(413, f"request body over {settings.max_request_bytes:,} bytes")
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal error (logged on the server)")
+
+    @app.post("/predict", response_model=PredictionOut, responses=ERRORS, dependencies=[Depends(require_key)],
+              summary="Read one image")
+    async def predict(file: UploadFile = File(..., description="An image of a word or a text line")) -> dict:
+        start = time.perf_counter()
+        array = await to_array(await file.read(settings.max_upload_bytes + 1), file.filename or "file")
+        prediction = (await recognize([array]))[0]
+        return {"text": prediction.text, "confidence": round(prediction.confidence, 4), "chars": char_list(prediction),
+                "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+    @app.post("/predict/batch", response_model=BatchOut, responses=ERRORS, dependencies=[Depends(require_key)],
+              summary="Read several images; a bad one gets an error entry, the rest are still read")
+    async def predict_batch(files: list[UploadFile] = File(..., description="Images")) -> dict:
+        start = time.perf_counter()
+        if len(files) > settings.max_batch_images:
+            raise RequestError(413, f"{len(files)} images in one request; the limit is {settings.max_batch_images}")
+        items: list[dict] = []
+        arrays, slots = [], []
+        for index, upload in enumerate(files):
+            name = upload.filename or f"files[{index}]"
+            items.append({"file": name})
+            try:
+                arrays.append(await to_array(await upload.read(settings.max_upload_bytes + 1), name))
+                slots.append(index)
+            except RequestError as exc:
+                items[index]["error"] = exc.message
+        for index, prediction in zip(slots, await recognize(arrays) if arrays else []):
+            items[index].update(text=prediction.text, confidence=round(prediction.confidence, 4),
+                                chars=char_list(prediction))
+        return {"results": items, "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+    @app.post("/v1/models/{name}:predict", response_model=TFServingResponse, responses={404: {"model": ErrorOut}, **ERRORS},
+              dependencies=[Depends(require_key)], summary="TensorFlow Serving REST API (base64 instances)")
+    async def tf_predict(name: str, body: TFServingRequest) -> dict:
+        if name != model_name:
+            raise RequestError(404, f"no model named {name!r}; this server has {model_name!r}")
+        if not body.instances:
+            raise RequestError(422, "instances: give at least one {\"b64\": ...} image")
+        if len(body.instances) > settings.max_batch_images:
+            raise RequestError(413, f"{len(body.instances)} instances; the limit is {settings.max_batch_images}")
+        arrays = []
+        for index, instance in enumerate(body.instances):
+            where = f"instances[{index}]"
+            data = decode_base64(_b64_field(instance, where), settings.max_upload_bytes, where)
+            arrays.append(await to_array(data, where))
+        predictions = await recognize(arrays)
+        return {"predictions": [{"text": p.text, "confidence": round(p.confidence, 4),
+                                 "chars": [round(c, 4) for c in p.chars]} for p in predictions]}
+
+    @app.get("/v1/models/{name}", responses={404: {"model": ErrorOut}}, summary="TensorFlow Serving model status")
+    async def tf_status(name: str) -> dict:
+        if name != model_name:
+            raise RequestError(404, f"no model named {name!r}; this server has {model_name!r}")
+        return {"model_version_status": [{"version": "1", "state": "AVAILABLE",
+                                          "status": {"error_code": "OK", "error_message": ""}}]}
+
+    @app.get("/healthz", summary="The process is up")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"model": ErrorOut}}, summary="The model is loaded and serving")
+    async def readyz() -> Any:
+        if not batcher.running:
+            return error_response(503, "model not ready")
+        return {"status": "ready", "model": model_name}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/info", summary="Model and limits, for clients and the web page")
+    async def info() -> dict:
+        return {"model": model_name, "version": __version__, "api_key_required": bool(settings.api_key),
+                "max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
+                "max_batch_images": settings.max_batch_images, "charset_size": len(recognizer.charset.chars)}
+
+    return Guard(app, settings.max_request_bytes, metrics)  # type: ignore[return-value]
+
+
+def _b64_field(instance: Any, where: str) -> Any:
+    """{"b64": s}, or TF Serving's named-input form {"image": {"b64": s}}."""
+    if isinstance(instance, dict):
+        if "b64" in instance:
+            return instance["b64"]
+        if len(instance) == 1:
+            (value,) = instance.values()
+            if isinstance(value, dict) and "b64" in value:
+                return value["b64"]
+    raise RequestError(422, f'{where}: expected {{"b64": "<base64 image>"}}, got {json.dumps(instance)[:80]}')
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Guard:
+    """Outermost ASGI layer: refuses bodies over the limit before they are read (Content-Length) or while they
+    stream in (chunked), records Prometheus metrics, and turns any unexpected failure into a JSON 500 with a
+    log line instead of a dropped connection. It passes attribute access through to the FastAPI app."""
+
+    def __init__(self, app: FastAPI, max_bytes: int, metrics: Metrics):
+        self.app, self.max_bytes, self.metrics = app, max_bytes, metrics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status, started = time.perf_counter(), 500, False
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+                status = 413 if length.isdigit() else 400
+                message = (f"request body is {int(length):,} bytes; the limit is {self.max_bytes:,}" if status == 413
+                           else "bad Content-Length header")
+                return await error_response(status, message)(scope, receive, send)
+            received = 0
+
+            async def limited_receive():
+                nonlocal received
+                message = await receive()
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+                return message
+
+            async def recording_send(message):
+                nonlocal status, started
+                if message["type"] == "http.response.start":
+                    status, started = message["status"], True
+                await send(message)
+
+            try:
+                await self.app(scope, limited_receive, recording_send)
+            except BodyTooLarge:
+                status = 413
+                if not started:
+                    await error_response(413, f"request body over {self.max_bytes:,} bytes")(scope, receive, send)
+            except Exception:
+                log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+                if not started:
+                    await error_response(500, "internal error (logged on the server)")(scope, receive, send)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "other"
+            self.metrics.observe(route, scope.get("method", ""), status, time.perf_counter() - start)
+
+
+def app_from_env() -> Any:
+    """uvicorn factory for worker processes: settings from TEXTREC_* variables."""
+    return create_app(ServeSettings.from_env())

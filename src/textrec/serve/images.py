@@ -1,0 +1,53 @@
+"""Turning request bytes into model input, with the limits and the HTTP status each failure deserves."""
+from __future__ import annotations
+
+import base64
+import binascii
+
+import numpy as np
+
+from textrec.errors import CorruptImage, ImageTooLarge, NotAnImage, TextrecError
+from textrec.preprocess import PreprocessConfig, prepare
+
+
+class RequestError(Exception):
+    """A client mistake: answered with this status and message as JSON, never a 500."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def image_array(data: bytes, preprocess: PreprocessConfig, max_bytes: int, max_pixels: int,
+                name: str = "image") -> np.ndarray:
+    """Bytes of an uploaded image -> the array the model reads, or a RequestError that names the problem."""
+    if not data:
+        raise RequestError(422, f"{name}: empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise RequestError(413, f"{name}: {len(data):,} bytes; the limit is {max_bytes:,}")
+    try:
+        return prepare(bytes(data), preprocess, max_pixels=max_pixels)
+    except ImageTooLarge as exc:
+        raise RequestError(413, f"{name}: {exc}") from None
+    except NotAnImage:
+        raise RequestError(415, f"{name}: not an image in a format we read (PNG, JPEG, WebP, BMP, TIFF, GIF...)") from None
+    except (CorruptImage, TextrecError) as exc:
+        raise RequestError(422, f"{name}: {exc}") from None
+    except Exception as exc:  # a Pillow decoder bug on hostile data is still the client's bad image, not our 500
+        raise RequestError(422, f"{name}: cannot decode image ({type(exc).__name__})") from None
+
+
+def decode_base64(text: object, max_bytes: int, name: str = "b64") -> bytes:
+    """Standard or URL-safe base64, padding optional; size checked before decoding."""
+    if not isinstance(text, str):
+        raise RequestError(422, f"{name}: expected a base64 string, got {type(text).__name__}")
+    if len(text) > (max_bytes * 4) // 3 + 8:
+        raise RequestError(413, f"{name}: {len(text):,} base64 characters; the limit is {max_bytes:,} bytes decoded")
+    cleaned = "".join(text.split())
+    if cleaned.startswith("data:") and "," in cleaned:  # a data: URL from a browser
+        cleaned = cleaned.split(",", 1)[1]
+    try:
+        return base64.b64decode(cleaned.replace("-", "+").replace("_", "/") + "=" * (-len(cleaned) % 4),
+                                validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(422, f"{name}: not valid base64") from None

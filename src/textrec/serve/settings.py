@@ -1,0 +1,45 @@
+"""Server settings: limits, batching and the API key; from arguments or TEXTREC_* environment variables
+(uvicorn's worker processes build their app from the environment)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+from textrec.errors import TextrecError
+
+ENV_PREFIX = "TEXTREC_"
+
+
+@dataclass
+class ServeSettings:
+    model: str | None = None  # model folder, .onnx file, or None for the bundled default
+    backend: str = "auto"
+    max_upload_bytes: int = 10 * 2**20  # one image
+    max_request_bytes: int = 64 * 2**20  # a whole request body
+    max_pixels: int = 50_000_000  # per image, checked from the header before decoding
+    max_batch_images: int = 64  # images in one /predict/batch or :predict request
+    batch_size: int = 32  # micro-batch: at most this many images per forward pass...
+    batch_wait_ms: float = 3.0  # ...gathered for at most this long after the first one arrives
+    queue_limit: int = 1024  # images waiting; beyond it requests get 503 (busy) instead of piling up
+    api_key: str | None = None  # when set, API calls need the header X-API-Key
+    threads: int | None = None  # inference threads per worker process (default: onnxruntime's choice)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "ServeSettings":
+        environ = os.environ if environ is None else environ
+        values = {}
+        for spec in fields(cls):
+            raw = environ.get(ENV_PREFIX + spec.name.upper())
+            if raw is None or raw == "":
+                continue
+            kind = str(spec.type)
+            try:
+                values[spec.name] = (int(raw) if kind.startswith("int") else float(raw) if kind.startswith("float")
+                                     else raw)
+            except ValueError:
+                raise TextrecError(f"{ENV_PREFIX}{spec.name.upper()} must be a number, got {raw!r}") from None
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        return {ENV_PREFIX + spec.name.upper(): str(getattr(self, spec.name))
+                for spec in fields(self) if getattr(self, spec.name) is not None}
