@@ -31,3 +31,39 @@ def test_python_read_loads_the_default_model_once():
     hits = _cached.cache_info().hits
     textrec.read(str(EXAMPLES / "hello.png"))
     assert _cached.cache_info().hits == hits + 1 and first.text == "Hello"
+
+
+def test_bundled_onnx_copy_agrees_with_the_weights():
+    """The ONNX file shipped beside the weights is what `read` runs by default: it must be the same model."""
+    from conftest import render
+    from textrec.recognizer import load_recognizer
+    from textrec.runtime import OnnxRecognizer
+
+    onnx_model, torch_model = load_recognizer(), load_recognizer(backend="torch")
+    assert isinstance(onnx_model, OnnxRecognizer) and isinstance(torch_model, textrec.Recognizer)
+    assert onnx_model.config["charset"] == torch_model.config["charset"]
+    images = [render(word, seed=i) for i, word in enumerate(["Station", "TOTAL 12.50", "Hello world", "ab", "2026-11-21"])]
+    images += [str(p) for p in sorted(EXAMPLES.glob("*.png"))]
+    from textrec.preprocess import pad_batch, prepare
+
+    arrays = [prepare(image, torch_model.preprocess) for image in images]
+    batch, widths = pad_batch(arrays, torch_model.preprocess)
+    onnx_logits, _ = onnx_model._run(batch, widths)
+    torch_logits, _ = torch_model._run(batch, widths)
+    assert abs(onnx_logits - torch_logits).max() < 1e-3
+    assert [p.text for p in onnx_model.read(images)] == [p.text for p in torch_model.read(images)]
+
+
+def test_backend_choice_is_checked(tmp_path):
+    import pytest
+
+    from textrec.errors import TextrecError
+    from textrec.recognizer import resolve_backend
+
+    assert resolve_backend(None)[1] == "onnx" and resolve_backend(None, "torch")[1] == "torch"
+    with pytest.raises(TextrecError, match="unknown backend"):
+        resolve_backend(None, "tpu")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(TextrecError, match="has no model.onnx"):
+        resolve_backend(tmp_path, "onnx")
+    assert resolve_backend(tmp_path)[1] == "torch"  # a trained folder without an export runs on PyTorch

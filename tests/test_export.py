@@ -70,3 +70,22 @@ def test_a_file_that_is_not_onnx_is_refused_clearly(tmp_path):
     bad.write_bytes(b"not a model")
     result = CliRunner().invoke(app, ["read", str(tmp_path), "--model", str(bad)])
     assert result.exit_code == 2 and "cannot load ONNX model" in result.output
+
+
+def test_torchscript_export_matches_and_carries_the_config(trained_model, tmp_path):
+    import torch
+
+    out = tmp_path / "model.pt"
+    result = CliRunner().invoke(app, ["export", "--model", str(trained_model), "--out", str(out),
+                                      "--format", "torchscript"])
+    assert result.exit_code == 0, result.output
+    assert "100.0% identical text" in result.output
+    files = {"textrec_config.json": ""}
+    scripted = torch.jit.load(str(out), _extra_files=files)
+    assert json.loads(files["textrec_config.json"])["charset"] == Recognizer(trained_model).config["charset"]
+    batch = torch.rand(3, 1, 32, 77)  # another batch size and width than it was traced with
+    with torch.inference_mode():
+        assert torch.allclose(scripted(batch), Recognizer(trained_model).network(batch), atol=1e-4)
+    refused = CliRunner().invoke(app, ["export", "--model", str(trained_model), "--out", str(out),
+                                       "--format", "torchscript", "--quantize"])
+    assert refused.exit_code == 2 and "--quantize is for --format onnx" in refused.output

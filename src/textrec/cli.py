@@ -201,7 +201,8 @@ def export(
 @app.command()
 @friendly
 def serve(
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model folder or .onnx file (default: bundled)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", envvar="TEXTREC_MODEL",
+                                         help="Model folder or .onnx file (default: bundled; also TEXTREC_MODEL)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for all interfaces)."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),

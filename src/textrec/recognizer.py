@@ -65,7 +65,10 @@ class Recognizer(BatchReader):
 
 
 def _installed(package: str) -> bool:
-    return importlib.util.find_spec(package) is not None
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # blocked or half-installed: treat as absent
+        return False
 
 
 def resolve_backend(model: str | Path | None, backend: str = "auto") -> tuple[Path, str]:

@@ -1,0 +1,64 @@
+"""The web page in a real headless Chromium (Debian's, driven by Playwright): pick an image, read the text and
+confidence off the page; an unreadable file shows the server's message."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from textrec.serve.app import create_app
+from textrec.serve.settings import ServeSettings
+from tests.serving import running_server
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def page_url():
+    with running_server(create_app(ServeSettings())) as url:
+        yield url
+
+
+@pytest.fixture()
+def page(page_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        tab = browser.new_page()
+        tab.goto(page_url + "/")
+        yield tab
+        browser.close()
+
+
+def test_pick_an_image_and_read_the_result(page, tmp_path):
+    page.set_input_files("#file", str(EXAMPLES / "receipt-total.png"))
+    page.wait_for_selector("#result[data-state=done]", timeout=20_000)
+    assert page.inner_text("#result") == "TOTAL 12.50"
+    assert "confidence" in page.inner_text("#confidence") and "%" in page.inner_text("#confidence")
+    assert page.locator(".chars span").count() == len("TOTAL 12.50")
+    assert page.is_visible("#preview")
+    page.screenshot(path=str(tmp_path / "page.png"))
+
+
+def test_a_broken_file_shows_the_error(page, tmp_path):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"this is not a picture")
+    page.set_input_files("#file", str(junk))
+    page.wait_for_selector("#result[data-state=error]", timeout=20_000)
+    assert "not an image" in page.inner_text("#error")
+
+
+def test_paste_an_image(page):
+    """A clipboard paste event carrying a PNG is read like a picked file."""
+    data = list((EXAMPLES / "hello.png").read_bytes())
+    page.evaluate("""(bytes) => {
+        const file = new File([new Uint8Array(bytes)], "pasted.png", {type: "image/png"});
+        const data = new DataTransfer(); data.items.add(file);
+        document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data}));
+    }""", data)
+    page.wait_for_selector("#result[data-state=done]", timeout=20_000)
+    assert page.inner_text("#result") == "Hello"
