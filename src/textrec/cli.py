@@ -210,7 +210,7 @@ def serve(
     api_key: Optional[str] = typer.Option(None, envvar="TEXTREC_API_KEY",
                                           help="Require this key in the X-API-Key header (also from TEXTREC_API_KEY)."),
     batch_size: int = typer.Option(32, help="Most images per forward pass (micro-batching)."),
-    batch_wait_ms: float = typer.Option(3.0, help="How long the first image of a batch waits for company."),
+    batch_wait_ms: float = typer.Option(1.0, help="How long the first image of a batch waits for company."),
     max_upload_mb: float = typer.Option(10.0, help="Largest image upload, in MiB."),
     max_pixels: int = typer.Option(50_000_000, help="Largest image, in pixels (checked before decoding)."),
     max_batch_images: int = typer.Option(64, help="Most images in one request."),

@@ -19,7 +19,7 @@ class ServeSettings:
     max_pixels: int = 50_000_000  # per image, checked from the header before decoding
     max_batch_images: int = 64  # images in one /predict/batch or :predict request
     batch_size: int = 32  # micro-batch: at most this many images per forward pass...
-    batch_wait_ms: float = 3.0  # ...gathered for at most this long after the first one arrives
+    batch_wait_ms: float = 1.0  # ...gathered for at most this long after the first one arrives
     queue_limit: int = 1024  # images waiting; beyond it requests get 503 (busy) instead of piling up
     api_key: str | None = None  # when set, API calls need the header X-API-Key
     threads: int | None = None  # inference threads per worker process (default: onnxruntime's choice)

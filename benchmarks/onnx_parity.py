@@ -1,0 +1,70 @@
+"""ONNX vs PyTorch on real images: identical decoded text and word accuracy, fp32 and int8.
+
+    python benchmarks/onnx_parity.py               # the first 500 images of ../shared/data/iiit5k/test.tsv
+    python benchmarks/onnx_parity.py --limit 0     # all 3000
+
+Uses the bundled model's weights (PyTorch) and its shipped model.onnx, plus an int8 dynamic quantization made
+on the fly; accuracy under the community protocol (lower-case alphanumerics).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from textrec.evaluation import normalize, word_accuracy
+from textrec.export import export_onnx
+from textrec.preprocess import pad_batch, prepare
+from textrec.recognizer import default_model_path, load_recognizer
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "iiit5k"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=500)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    rows = [line.split("\t", 1) for line in (DATA / "test.tsv").read_text().splitlines() if line]
+    rows = rows[: args.limit] if args.limit else rows
+    labels = [normalize(label, "alnum") for _, label in rows]
+    reference = load_recognizer(backend="torch", batch_size=64)
+    arrays = [prepare(DATA / name, reference.preprocess) for name, _ in rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        int8 = export_onnx(default_model_path(), Path(tmp) / "int8.onnx", quantize=True)
+        models = {"PyTorch (weights.safetensors)": reference,
+                  "ONNX fp32 (shipped model.onnx)": load_recognizer(backend="onnx", batch_size=64),
+                  "ONNX int8 (dynamic quantization)": load_recognizer(int8, batch_size=64)}
+        results = {}
+        for name, model in models.items():
+            model.read_arrays(arrays[:64])
+            start = time.perf_counter()
+            texts = [p.text for p in model.read_arrays(arrays)]
+            results[name] = (texts, len(arrays) / (time.perf_counter() - start))
+        batch, widths = pad_batch(arrays[:64], reference.preprocess)
+        diff = float(np.abs(models["ONNX fp32 (shipped model.onnx)"]._run(batch, widths)[0]
+                            - reference._run(batch, widths)[0]).max())
+    base = results["PyTorch (weights.safetensors)"][0]
+    lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node() or 'this machine'}, "
+             f"{len(os.sched_getaffinity(0))} cores, {date.today()}; {len(rows)} images of iiit5k/test.tsv (file order)",
+             "", "| model | word accuracy | text identical to PyTorch | images/s (batched) |", "| --- | --- | --- | --- |"]
+    for name, (texts, speed) in results.items():
+        same = np.mean([a == b for a, b in zip(texts, base)])
+        accuracy = word_accuracy([normalize(t, "alnum") for t in texts], labels)
+        lines.append(f"| {name} | {accuracy:.2%} | {same:.2%} | {speed:.0f} |")
+    lines += ["", f"max |logit difference| fp32 ONNX vs PyTorch on the first 64 (one padded batch): {diff:.2e}"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
