@@ -55,3 +55,27 @@ def test_not_an_event():
 
 def test_health():
     assert call({"httpMethod": "GET", "path": "/healthz"}) == (200, {"status": "ok"})
+
+
+def test_base64_forms_and_settings_from_the_environment():
+    """What both the server and the handler accept as base64, and TEXTREC_* settings with a bad value named."""
+    from textrec.errors import TextrecError
+    from textrec.serve.images import RequestError, decode_base64
+    from textrec.serve.settings import ServeSettings
+
+    raw = bytes(range(250))
+    standard = base64.b64encode(raw).decode()
+    assert decode_base64(standard, 1000) == raw
+    assert decode_base64(base64.urlsafe_b64encode(raw).decode().rstrip("="), 1000) == raw  # URL-safe, unpadded
+    assert decode_base64("data:image/png;base64," + standard, 1000) == raw  # a browser's data: URL
+    with pytest.raises(RequestError, match="expected a base64 string"):
+        decode_base64(123, 1000)
+    with pytest.raises(RequestError, match="limit") as too_big:
+        decode_base64(standard, 100)
+    assert too_big.value.status == 413
+    settings = ServeSettings.from_env({"TEXTREC_MAX_PIXELS": "1000", "TEXTREC_BATCH_WAIT_MS": "2.5",
+                                       "TEXTREC_API_KEY": "k", "TEXTREC_THREADS": ""})
+    assert (settings.max_pixels, settings.batch_wait_ms, settings.api_key, settings.threads) == (1000, 2.5, "k", None)
+    assert ServeSettings.from_env(settings.to_env()) == settings
+    with pytest.raises(TextrecError, match="TEXTREC_MAX_PIXELS must be a number"):
+        ServeSettings.from_env({"TEXTREC_MAX_PIXELS": "lots"})

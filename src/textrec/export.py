@@ -49,8 +49,8 @@ TORCHSCRIPT_CONFIG = "textrec_config.json"  # the extra file inside a TorchScrip
 
 
 def export_torchscript(model: str | Path, out: str | Path) -> Path:
-    """Write `out` (.pt), traced at two widths' worth of checking: tracing records shapes symbolically for
-    conv/LSTM, and the parity check below runs it at other batch sizes and widths."""
+    """Write `out` (.pt), traced once at batch 2 x width 128: tracing keeps the batch and width symbolic for the
+    conv and LSTM layers, which the parity check confirms at other batch sizes and widths."""
     network, config = load_model(model)
     preprocess = PreprocessConfig.from_dict(config["preprocess"])
     out = Path(out)
@@ -62,40 +62,43 @@ def export_torchscript(model: str | Path, out: str | Path) -> Path:
     return out
 
 
-def torchscript_parity(model: str | Path, script_file: str | Path, images: list[Any]) -> dict[str, float]:
-    """Max |logit difference| and identical greedy text between the model and its TorchScript file."""
-    from textrec.decoding import decode_batch
-    from textrec.inference import output_lengths
-    from textrec.recognizer import Recognizer
-
-    reference_model = Recognizer(model)
-    scripted = torch.jit.load(str(script_file))
-    arrays = [prepare(image, reference_model.preprocess) for image in images]
-    batch, widths = pad_batch(arrays, reference_model.preprocess)
-    with torch.inference_mode():
-        reference = reference_model.network(torch.from_numpy(batch)).float().numpy()
-        exported = scripted(torch.from_numpy(batch)).float().numpy()
-    lengths = output_lengths(widths, reference_model.network.width_stride, reference.shape[1])
-    texts = [[p.text for p in decode_batch(x, lengths, reference_model.charset)] for x in (reference, exported)]
-    same = [a == b for a, b in zip(*texts)]
-    return {"images": len(images), "identical_text": float(np.mean(same)) if same else 1.0,
-            "max_abs_diff": float(np.abs(reference - exported).max())}
-
-
 def parity(model: str | Path, onnx_file: str | Path, images: list[Any]) -> dict[str, float]:
-    """Same images through both: the share of identical decoded strings and the max |logit difference|."""
-    from textrec.recognizer import Recognizer
+    """Same images through the model and its ONNX file: the share of identical decoded strings and the max
+    |logit difference|."""
     from textrec.runtime import OnnxRecognizer
 
-    torch_model, onnx_model = Recognizer(model), OnnxRecognizer(onnx_file)
-    arrays = [prepare(image, torch_model.preprocess) for image in images]
-    batch, _ = pad_batch(arrays, torch_model.preprocess)
-    with torch.inference_mode():
-        reference = torch_model.network(torch.from_numpy(batch)).float().numpy()
-    exported = onnx_model.session.run(None, {onnx_model.input_name: batch})[0]
-    same = [a.text == b.text for a, b in zip(torch_model.read_arrays(arrays), onnx_model.read_arrays(arrays))]
-    return {"images": len(images), "identical_text": float(np.mean(same)) if same else 1.0,
-            "max_abs_diff": float(np.abs(reference - exported).max())}
+    return _compare(model, OnnxRecognizer(onnx_file)._run, images)
+
+
+def torchscript_parity(model: str | Path, script_file: str | Path, images: list[Any]) -> dict[str, float]:
+    """The same comparison for a TorchScript file."""
+    from textrec.inference import output_lengths
+
+    files = {TORCHSCRIPT_CONFIG: ""}
+    scripted = torch.jit.load(str(script_file), _extra_files=files)
+    stride = int(json.loads(files[TORCHSCRIPT_CONFIG])["width_stride"])
+
+    def run(batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            logits = scripted(torch.from_numpy(batch)).float().numpy()
+        return logits, output_lengths(widths, stride, logits.shape[1])
+
+    return _compare(model, run, images)
+
+
+def _compare(model: str | Path, exported_run, images: list[Any]) -> dict[str, float]:
+    """Logits on one padded batch, and decoded text through the same width-sorted batching `read` uses."""
+    from textrec.inference import read_sorted
+    from textrec.recognizer import Recognizer
+
+    reference = Recognizer(model)
+    arrays = [prepare(image, reference.preprocess) for image in images]
+    batch, widths = pad_batch(arrays, reference.preprocess)
+    diff = float(np.abs(reference._run(batch, widths)[0] - exported_run(batch, widths)[0]).max())
+    texts = [[p.text for p in read_sorted(arrays, reference.preprocess, reference.charset, run)]
+             for run in (reference._run, exported_run)]
+    same = [a == b for a, b in zip(*texts)]
+    return {"images": len(images), "identical_text": float(np.mean(same)) if same else 1.0, "max_abs_diff": diff}
 
 
 def sample_images(charset: str, height: int, count: int = 32) -> list[Any]:

@@ -18,12 +18,12 @@ from textrec.decoding import Prediction
 from textrec.errors import TextrecError
 from textrec.inference import BatchReader, output_lengths
 from textrec.preprocess import ImageInput
+from textrec.runtime import ONNX_NAME
 
 if TYPE_CHECKING:
     from textrec.runtime import OnnxRecognizer
 
 MODELS_DIR = Path(__file__).parent / "models"
-ONNX_NAME = "model.onnx"  # an exported copy inside a model folder, used by backend "auto"
 BACKENDS = ("auto", "onnx", "torch")
 
 

@@ -13,6 +13,7 @@ from textrec.errors import TextrecError
 from textrec.inference import BatchReader, output_lengths
 
 METADATA_KEY = "textrec_config"
+ONNX_NAME = "model.onnx"  # an exported copy inside a model folder (the bundled default has one)
 
 
 class OnnxRecognizer(BatchReader):
@@ -42,7 +43,7 @@ class OnnxRecognizer(BatchReader):
     @property
     def name(self) -> str:
         # model.onnx inside a model folder (the bundled default) is named after its folder
-        return self.path.parent.name if self.path.name == "model.onnx" else self.path.stem
+        return self.path.parent.name if self.path.name == ONNX_NAME else self.path.stem
 
     def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]

@@ -4,9 +4,7 @@
 """
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -25,7 +23,8 @@ from textrec import __version__
 from textrec.decoding import Prediction
 from textrec.recognizer import load_recognizer
 from textrec.serve.batching import MicroBatcher, QueueFull
-from textrec.serve.images import RequestError, decode_base64, image_array
+from textrec.serve.images import (API_KEY_MESSAGE, RequestError, image_array, instance_images, key_matches, reading,
+                                  tf_prediction)
 from textrec.serve.metrics import Metrics
 from textrec.serve.settings import ServeSettings
 
@@ -83,10 +82,6 @@ class ErrorOut(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 413, 415, 422, 503)}
 
 
-def char_list(prediction: Prediction) -> list[dict]:
-    return [{"char": c, "confidence": round(p, 4)} for c, p in zip(prediction.text, prediction.chars)]
-
-
 def error_response(status: int, message: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
@@ -116,8 +111,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed when the server has a key")
 
     def require_key(key: str | None = Depends(key_header)) -> None:
-        if settings.api_key and not (key and secrets.compare_digest(key.encode(), settings.api_key.encode())):
-            raise RequestError(401, "missing or wrong API key (send it in the X-API-Key header)")
+        if not key_matches(key, settings.api_key):
+            raise RequestError(401, API_KEY_MESSAGE)
 
     # Image decoding runs on a few threads of our own rather than anyio's pool of 40: each thread that touches
     # image buffers keeps its own malloc arena, and 40 of them made resident memory double under load.
@@ -126,6 +121,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def to_array(data: bytes, name: str):
         return await asyncio.get_running_loop().run_in_executor(
             decoders, image_array, data, recognizer.preprocess, settings.max_upload_bytes, settings.max_pixels, name)
+
+    def check_model_name(name: str) -> None:
+        if name != model_name:
+            raise RequestError(404, f"no model named {name!r}; this server has {model_name!r}")
 
     async def recognize(arrays: list) -> list[Prediction]:
         try:
@@ -170,8 +169,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         start = time.perf_counter()
         array = await to_array(await file.read(settings.max_upload_bytes + 1), file.filename or "file")
         prediction = (await recognize([array]))[0]
-        return {"text": prediction.text, "confidence": round(prediction.confidence, 4), "chars": char_list(prediction),
-                "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+        return {**reading(prediction), "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
     @app.post("/predict/batch", response_model=BatchOut, responses=ERRORS, dependencies=[Depends(require_key)],
               summary="Read several images; a bad one gets an error entry, the rest are still read")
@@ -190,32 +188,20 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             except RequestError as exc:
                 items[index]["error"] = exc.message
         for index, prediction in zip(slots, await recognize(arrays) if arrays else []):
-            items[index].update(text=prediction.text, confidence=round(prediction.confidence, 4),
-                                chars=char_list(prediction))
+            items[index].update(reading(prediction))
         return {"results": items, "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
     @app.post("/v1/models/{name}:predict", response_model=TFServingResponse, responses={404: {"model": ErrorOut}, **ERRORS},
               dependencies=[Depends(require_key)], summary="TensorFlow Serving REST API (base64 instances)")
     async def tf_predict(name: str, body: TFServingRequest) -> dict:
-        if name != model_name:
-            raise RequestError(404, f"no model named {name!r}; this server has {model_name!r}")
-        if not body.instances:
-            raise RequestError(422, "instances: give at least one {\"b64\": ...} image")
-        if len(body.instances) > settings.max_batch_images:
-            raise RequestError(413, f"{len(body.instances)} instances; the limit is {settings.max_batch_images}")
-        arrays = []
-        for index, instance in enumerate(body.instances):
-            where = f"instances[{index}]"
-            data = decode_base64(_b64_field(instance, where), settings.max_upload_bytes, where)
-            arrays.append(await to_array(data, where))
-        predictions = await recognize(arrays)
-        return {"predictions": [{"text": p.text, "confidence": round(p.confidence, 4),
-                                 "chars": [round(c, 4) for c in p.chars]} for p in predictions]}
+        check_model_name(name)
+        blobs = instance_images(body.instances, settings.max_batch_images, settings.max_upload_bytes)
+        arrays = [await to_array(data, f"instances[{i}]") for i, data in enumerate(blobs)]
+        return {"predictions": [tf_prediction(p) for p in await recognize(arrays)]}
 
     @app.get("/v1/models/{name}", responses={404: {"model": ErrorOut}}, summary="TensorFlow Serving model status")
     async def tf_status(name: str) -> dict:
-        if name != model_name:
-            raise RequestError(404, f"no model named {name!r}; this server has {model_name!r}")
+        check_model_name(name)
         return {"model_version_status": [{"version": "1", "state": "AVAILABLE",
                                           "status": {"error_code": "OK", "error_message": ""}}]}
 
@@ -266,18 +252,6 @@ def warm_up(recognizer, batch_size: int) -> None:
     height = recognizer.preprocess.height
     recognizer.read_arrays([np.zeros((height, width), np.float32) for width in range(64, 64 + 16 * batch_size, 16)])
     recognizer.read_arrays([np.zeros((height, 1024), np.float32)] * batch_size)
-
-
-def _b64_field(instance: Any, where: str) -> Any:
-    """{"b64": s}, or TF Serving's named-input form {"image": {"b64": s}}."""
-    if isinstance(instance, dict):
-        if "b64" in instance:
-            return instance["b64"]
-        if len(instance) == 1:
-            (value,) = instance.values()
-            if isinstance(value, dict) and "b64" in value:
-                return value["b64"]
-    raise RequestError(422, f'{where}: expected {{"b64": "<base64 image>"}}, got {json.dumps(instance)[:80]}')
 
 
 class BodyTooLarge(Exception):

@@ -16,7 +16,8 @@ import logging
 import time
 from typing import Any
 
-from textrec.serve.images import RequestError, decode_base64, image_array
+from textrec.serve.images import (API_KEY_MESSAGE, RequestError, decode_base64, image_array, instance_images,
+                                  key_matches, reading, tf_prediction)
 from textrec.serve.settings import ServeSettings
 
 log = logging.getLogger("textrec.lambda")
@@ -65,17 +66,7 @@ def _images(headers: dict[str, str], raw: bytes, settings: ServeSettings) -> tup
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise RequestError(422, "body is not valid JSON") from None
     if isinstance(payload, dict) and "instances" in payload:
-        instances = payload["instances"]
-        if not isinstance(instances, list) or not instances:
-            raise RequestError(422, 'instances: give a list of {"b64": ...} images')
-        if len(instances) > settings.max_batch_images:
-            raise RequestError(413, f"{len(instances)} instances; the limit is {settings.max_batch_images}")
-        found = []
-        for index, item in enumerate(instances):
-            if not (isinstance(item, dict) and "b64" in item):
-                raise RequestError(422, f'instances[{index}]: expected {{"b64": "<base64 image>"}}')
-            found.append(decode_base64(item["b64"], settings.max_upload_bytes, f"instances[{index}]"))
-        return found, True
+        return instance_images(payload["instances"], settings.max_batch_images, settings.max_upload_bytes), True
     if isinstance(payload, dict) and "b64" in payload:
         return [decode_base64(payload["b64"], settings.max_upload_bytes)], False
     raise RequestError(422, 'JSON body needs "b64" (one image) or "instances" (TF Serving style)')
@@ -93,8 +84,8 @@ def handler(event: dict, context: Any = None) -> dict:
         if method != "POST":
             raise RequestError(405, f"{method} {path}: use POST with an image")
         recognizer, settings = _recognizer()
-        if settings.api_key and headers.get("x-api-key") != settings.api_key:
-            raise RequestError(401, "missing or wrong API key (send it in the X-API-Key header)")
+        if not key_matches(headers.get("x-api-key"), settings.api_key):
+            raise RequestError(401, API_KEY_MESSAGE)
         blobs, tf_style = _images(headers, raw, settings)
         arrays = [image_array(blob, recognizer.preprocess, settings.max_upload_bytes, settings.max_pixels,
                               f"image {i}" if len(blobs) > 1 else "image") for i, blob in enumerate(blobs)]
@@ -105,9 +96,6 @@ def handler(event: dict, context: Any = None) -> dict:
         log.exception("unexpected error")
         return _reply(500, {"error": "internal error (logged)"})
     if tf_style:
-        return _reply(200, {"predictions": [{"text": p.text, "confidence": round(p.confidence, 4),
-                                             "chars": [round(c, 4) for c in p.chars]} for p in predictions]})
-    p = predictions[0]
-    return _reply(200, {"text": p.text, "confidence": round(p.confidence, 4),
-                        "chars": [{"char": c, "confidence": round(q, 4)} for c, q in zip(p.text, p.chars)],
-                        "model": recognizer.name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)})
+        return _reply(200, {"predictions": [tf_prediction(p) for p in predictions]})
+    return _reply(200, {**reading(predictions[0]), "model": recognizer.name,
+                        "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)})

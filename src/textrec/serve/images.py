@@ -1,13 +1,20 @@
-"""Turning request bytes into model input, with the limits and the HTTP status each failure deserves."""
+"""What the HTTP app and the Lambda handler share: request bytes into model input (with the limits and the
+HTTP status each failure deserves), TF Serving instances, the API-key check, and the shapes of the answers."""
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import secrets
+from typing import Any
 
 import numpy as np
 
+from textrec.decoding import Prediction
 from textrec.errors import CorruptImage, ImageTooLarge, NotAnImage, TextrecError
 from textrec.preprocess import PreprocessConfig, prepare
+
+API_KEY_MESSAGE = "missing or wrong API key (send it in the X-API-Key header)"
 
 
 class RequestError(Exception):
@@ -51,3 +58,41 @@ def decode_base64(text: object, max_bytes: int, name: str = "b64") -> bytes:
                                 validate=True)
     except (binascii.Error, ValueError):
         raise RequestError(422, f"{name}: not valid base64") from None
+
+
+def instance_images(instances: Any, max_images: int, max_bytes: int) -> list[bytes]:
+    """TF Serving's `instances`: [{"b64": s}, ...] or the named-input form [{"image": {"b64": s}}, ...]."""
+    if not isinstance(instances, list) or not instances:
+        raise RequestError(422, 'instances: give at least one {"b64": ...} image')
+    if len(instances) > max_images:
+        raise RequestError(413, f"{len(instances)} instances; the limit is {max_images}")
+    return [decode_base64(_b64_field(item, f"instances[{i}]"), max_bytes, f"instances[{i}]")
+            for i, item in enumerate(instances)]
+
+
+def _b64_field(instance: Any, where: str) -> Any:
+    if isinstance(instance, dict):
+        if "b64" in instance:
+            return instance["b64"]
+        if len(instance) == 1:
+            (value,) = instance.values()
+            if isinstance(value, dict) and "b64" in value:
+                return value["b64"]
+    raise RequestError(422, f'{where}: expected {{"b64": "<base64 image>"}}, got {json.dumps(instance)[:80]}')
+
+
+def key_matches(given: str | None, expected: str | None) -> bool:
+    """No key configured, or the given one equal to it (compared in constant time)."""
+    return not expected or bool(given and secrets.compare_digest(given.encode(), expected.encode()))
+
+
+def reading(prediction: Prediction) -> dict:
+    """The answer for one image: text, confidence and each character with its confidence."""
+    return {"text": prediction.text, "confidence": round(prediction.confidence, 4),
+            "chars": [{"char": c, "confidence": round(p, 4)} for c, p in zip(prediction.text, prediction.chars)]}
+
+
+def tf_prediction(prediction: Prediction) -> dict:
+    """One entry of TF Serving's `predictions`: per-character confidences as a plain list."""
+    return {"text": prediction.text, "confidence": round(prediction.confidence, 4),
+            "chars": [round(c, 4) for c in prediction.chars]}
