@@ -11,6 +11,7 @@ pytest.importorskip("onnx")
 from typer.testing import CliRunner  # noqa: E402
 
 from textrec.cli import app  # noqa: E402
+from textrec.errors import TextrecError  # noqa: E402
 from textrec.export import export_onnx, parity  # noqa: E402
 from textrec.recognizer import Recognizer  # noqa: E402
 from textrec.runtime import OnnxRecognizer  # noqa: E402
@@ -89,3 +90,21 @@ def test_torchscript_export_matches_and_carries_the_config(trained_model, tmp_pa
     refused = CliRunner().invoke(app, ["export", "--model", str(trained_model), "--out", str(out),
                                        "--format", "torchscript", "--quantize"])
     assert refused.exit_code == 2 and "--quantize is for --format onnx" in refused.output
+
+
+def test_onnx_with_a_charset_that_does_not_fit_its_weights_is_refused(onnx_file, tmp_path):
+    import json
+
+    import onnx
+
+    from textrec.runtime import METADATA_KEY, OnnxRecognizer
+
+    model = onnx.load(str(onnx_file))
+    for entry in model.metadata_props:
+        if entry.key == METADATA_KEY:
+            config = json.loads(entry.value)
+            config["charset"] = "abc"
+            entry.value = json.dumps(config)
+    onnx.save(model, str(tmp_path / "wrong.onnx"))
+    with pytest.raises(TextrecError, match="gives 11 classes but its charset has 4"):
+        OnnxRecognizer(tmp_path / "wrong.onnx")

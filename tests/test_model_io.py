@@ -67,3 +67,19 @@ def test_not_a_model(tmp_path):
     (tmp_path / "d" / "config.json").write_text("{}")
     with pytest.raises(TextrecError, match="not a textrec model"):
         load_model(tmp_path / "d")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("charset", 123, "'charset' must be a non-empty string"),
+    ("charset", "aab", "duplicate characters"),
+    ("network", "crnn", "'network' must be an object"),
+    ("preprocess", {"height": 32, "colour": 1}, "unknown preprocess setting"),
+    ("format_version", "1", "needs a newer textrec"),
+])
+def test_a_malformed_config_is_refused_naming_the_field(tmp_path, field, value, message):
+    network, config = make()
+    save_model(tmp_path / "m", network, config)
+    config[field] = value
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TextrecError, match=message):
+        load_model(tmp_path / "m")

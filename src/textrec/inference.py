@@ -8,10 +8,29 @@ import numpy as np
 
 from textrec.charset import Charset
 from textrec.decoding import Prediction, decode_batch
+from textrec.errors import TextrecError
 from textrec.preprocess import ImageInput, PreprocessConfig, pad_batch, prepare
 
 # (padded batch (N, 1, H, W), widths (N,)) -> (logits (N, T, C), valid lengths (N,))
 RunBatch = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def check_model_config(config: object, where: str) -> dict:
+    """A model's config (from config.json or ONNX metadata) before anything is built from it: a file from a
+    stranger gets a clear refusal naming the field, not a KeyError or TypeError from deep inside."""
+    if not isinstance(config, dict):
+        raise TextrecError(f"{where}: the model config is not a JSON object")
+    charset = config.get("charset")
+    if not isinstance(charset, str) or not charset:
+        raise TextrecError(f"{where}: config 'charset' must be a non-empty string, got {charset!r:.60}")
+    for key in ("network", "preprocess"):
+        if not isinstance(config.get(key), dict):
+            raise TextrecError(f"{where}: config {key!r} must be an object, got {config.get(key)!r:.60}")
+    try:
+        Charset(charset), PreprocessConfig.from_dict(config["preprocess"])
+    except (TypeError, ValueError) as exc:
+        raise TextrecError(f"{where}: bad model config: {exc}") from None
+    return config
 
 
 def output_lengths(widths: np.ndarray, stride: int, frames: int) -> np.ndarray:

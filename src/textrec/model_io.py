@@ -12,6 +12,7 @@ from torch import nn
 from textrec import __version__
 from textrec.charset import Charset
 from textrec.errors import TextrecError
+from textrec.inference import check_model_config
 from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
 
@@ -65,9 +66,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise TextrecError(f"model not found: {path}")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise TextrecError(f"{path} is not a textrec model (config 'format' is not {FORMAT!r})")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise TextrecError(f"{path} needs a newer textrec (model format {config['format_version']})")
-    return config
+    if not isinstance(config.get("format_version", 0), int) or config.get("format_version", 0) > FORMAT_VERSION:
+        raise TextrecError(f"{path} needs a newer textrec (model format {config['format_version']!r})")
+    return check_model_config(config, str(path))
 
 
 def _file_metadata_config(path: Path) -> dict[str, Any]:
@@ -80,7 +81,10 @@ def _file_metadata_config(path: Path) -> dict[str, Any]:
         raise TextrecError(f"cannot read model file {path}: {exc}") from None
     if "textrec_config" not in metadata:
         raise TextrecError(f"model file {path} carries no textrec config in its metadata")
-    return json.loads(metadata["textrec_config"])
+    try:
+        return json.loads(metadata["textrec_config"])
+    except json.JSONDecodeError as exc:
+        raise TextrecError(f"model file {path}: its config metadata is not valid JSON: {exc}") from None
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:

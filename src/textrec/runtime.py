@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from textrec.errors import TextrecError
-from textrec.inference import BatchReader, output_lengths
+from textrec.inference import BatchReader, check_model_config, output_lengths
 
 METADATA_KEY = "textrec_config"
 ONNX_NAME = "model.onnx"  # an exported copy inside a model folder (the bundled default has one)
@@ -36,8 +36,16 @@ class OnnxRecognizer(BatchReader):
         metadata = self.session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in metadata:
             raise TextrecError(f"{self.path} carries no textrec config in its metadata (export it with textrec export)")
-        self._configure(json.loads(metadata[METADATA_KEY]), decoder, beam_width, lexicon, batch_size)
-        self.width_stride = int(self.config["width_stride"])
+        try:
+            config = check_model_config(json.loads(metadata[METADATA_KEY]), str(self.path))
+            self.width_stride = int(config["width_stride"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise TextrecError(f"{self.path}: bad textrec config in the ONNX metadata ({exc!r:.100})") from None
+        self._configure(config, decoder, beam_width, lexicon, batch_size)
+        classes = self.session.get_outputs()[0].shape[-1]
+        if isinstance(classes, int) and classes != self.charset.num_classes:
+            raise TextrecError(f"{self.path}: the network gives {classes} classes but its charset has "
+                               f"{self.charset.num_classes} (with the blank): a wrong charset for these weights")
         self.input_name = self.session.get_inputs()[0].name
 
     @property

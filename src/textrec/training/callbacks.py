@@ -1,12 +1,14 @@
-"""Callbacks: write the best model as a safetensors artifact, draw curves, report skipped samples."""
+"""Callbacks: write the best model as a safetensors artifact, draw curves, report skipped samples, shard data."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+from torch.utils.data import DataLoader
 
 from textrec.charset import Charset
+from textrec.data.dataset import Shardable
 from textrec.evaluation import plot_curves
 from textrec.model_io import make_config, save_model
 from textrec.preprocess import PreprocessConfig
@@ -67,3 +69,38 @@ class SkipReport(L.Callback):
                 print(f"  {reason}")
             if len(unique) > 20:
                 print(f"  ... and {len(unique) - 20} more")
+
+
+class ShardData(L.Callback):
+    """Tells the training and validation data which DDP rank they feed (once the process group exists, before
+    any loader worker starts), and keeps the position in the epoch so a resumed run skips the batches it has
+    already trained on instead of starting the epoch over."""
+
+    def __init__(self, train_loader: DataLoader, val_loader: DataLoader | None):
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.epoch, self.batches = 0, 0  # batches consumed in `epoch` by this rank
+
+    @staticmethod
+    def _shardable(loader: DataLoader) -> Shardable:
+        return loader.dataset if isinstance(loader.dataset, Shardable) else loader.sampler
+
+    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        for loader in filter(None, (self.train_loader, self.val_loader)):
+            self._shardable(loader).shard(trainer.global_rank, trainer.world_size)
+            loader.dataset.rank = trainer.global_rank  # read by worker_init to seed each rank apart
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        if trainer.current_epoch != self.epoch:
+            self.epoch, self.batches = trainer.current_epoch, 0
+        self.batches += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "batches": self.batches}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.batches = state["epoch"], state["batches"]
+        if self.batches >= len(self.train_loader):  # saved at the end of an epoch: the next one starts afresh
+            self.epoch, self.batches = self.epoch + 1, 0
+        target = self._shardable(self.train_loader)
+        per_batch = 1 if target is self.train_loader.dataset else self.train_loader.batch_size
+        target.resume(self.epoch, self.batches * per_batch)

@@ -45,7 +45,12 @@ DEFAULTS: dict[str, Any] = {
         "threads": None,
         "channels_last": False,
         "accelerator": "auto",
-        "devices": "auto",
+        "devices": "auto",  # per node; with strategy ddp: processes (CPU) or GPUs
+        "num_nodes": 1,
+        "strategy": "auto",  # ddp for several processes/GPUs/nodes (see docs/distributed.md)
+        "lr_scaling": "linear",  # lr is for one process; x world size (linear), x sqrt(world size), or none
+        "checkpoint_every": 500,  # steps between writes of last.ckpt (and at each epoch end); 0 = epochs only
+        "max_nonfinite": 20,  # NaN/inf losses in a row before the run stops (each one is skipped and counted)
     },
 }
 

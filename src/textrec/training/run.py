@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from textrec.errors import TextrecError
 from textrec.model_io import make_config, save_model
 from textrec.networks.crnn import CRNN
 from textrec.preprocess import PreprocessConfig
-from textrec.training.callbacks import Curves, ExportBestModel, SkipReport
+from textrec.training.callbacks import Curves, ExportBestModel, ShardData, SkipReport
+from textrec.training.checkpoints import AtomicCheckpointIO
 from textrec.training.system import RecognitionSystem
 
 
@@ -44,11 +46,14 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
 
     train_sets = [make(s, True, spec) for s, spec in zip(train_sources, data["train"])]
     weights = [float(spec.get("weight", 1.0)) if isinstance(spec, dict) else 1.0 for spec in data["train"]]
-    for dataset in train_sets:
-        for reason in dataset.label_report.dropped[:5]:
-            print(f"dropped: {reason}")
-        if dataset.label_report.dropped:
-            print(f"dropped {len(dataset.label_report.dropped)} sample(s) with characters outside the charset")
+    for source, dataset in zip(train_sources, train_sets):
+        if is_rank_zero():
+            for reason in dataset.label_report.dropped[:5]:
+                print(f"dropped: {reason}")
+            if dataset.label_report.dropped:
+                print(f"dropped {len(dataset.label_report.dropped)} sample(s) with characters outside the charset")
+        if len(dataset) == 0:
+            raise TextrecError(f"training source {source.describe()} has no usable sample")
     workers, batch_size, collate = int(data["num_workers"]), int(data["batch_size"]), Collate(preprocess)
     common = dict(num_workers=workers, worker_init_fn=worker_init, persistent_workers=workers > 0)
     if data["batches"] == "bucketed":  # the dataset makes whole batches itself
@@ -57,22 +62,34 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
         train_loader = DataLoader(bucketed, batch_size=None, **common)
     elif data["batches"] == "mixed":
         train_set, sampler = mixed(train_sets, weights, data["epoch_size"], config["seed"])
-        train_loader = DataLoader(train_set, sampler=sampler, shuffle=sampler is None, batch_size=batch_size,
-                                  drop_last=len(train_set) > batch_size, collate_fn=collate, **common)
+        train_loader = DataLoader(train_set, sampler=sampler, batch_size=batch_size,
+                                  drop_last=len(sampler) > batch_size, collate_fn=collate, **common)
     else:
         raise TextrecError(f"data.batches must be 'mixed' or 'bucketed', got {data['batches']!r}")
     val_loader = None
     if val_sources:
         val_specs = data["val"] or []
-        val_set, _ = mixed([make(s, False, spec) for s, spec in zip(val_sources, val_specs)],
-                           [1.0] * len(val_sources), None)
-        val_loader = DataLoader(val_set, shuffle=False, batch_size=batch_size, collate_fn=collate, **common)
+        val_set, val_sampler = mixed([make(s, False, spec) for s, spec in zip(val_sources, val_specs)],
+                                     [1.0] * len(val_sources), None, shuffle=False)
+        val_loader = DataLoader(val_set, sampler=val_sampler, batch_size=batch_size, collate_fn=collate, **common)
     return train_loader, val_loader
 
 
+def is_rank_zero() -> bool:
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return rank_zero_only.rank == 0
+
+
 def run_folder(config: dict[str, Any], resume: bool) -> Path:
-    """runs/NAME for a new run (NAME-2, -3... if taken); with resume, the newest one that has a checkpoint."""
+    """runs/NAME for a new run (NAME-2, -3... if taken); with resume, the newest one that has a checkpoint.
+    Under DDP all ranks must agree: processes Lightning starts inherit TEXTREC_RUN_DIR from rank 0; ranks
+    started together by torchrun or SLURM use runs/NAME itself, since none can know which of them came first."""
+    if os.environ.get("TEXTREC_RUN_DIR"):
+        return Path(os.environ["TEXTREC_RUN_DIR"])
     base = Path(config["out_dir"]) / config["name"]
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return base
     candidates = [base] + [base.with_name(f"{base.name}-{i}") for i in range(2, 1000)]
     if resume:
         existing = [c for c in candidates if (c / "checkpoints" / "last.ckpt").is_file()]
@@ -112,8 +129,18 @@ def _logger(kind: str, folder: Path):
     raise TextrecError(f"unknown logger {kind!r}; choose tensorboard, csv, mlflow, wandb or none")
 
 
-def train(config: dict[str, Any], resume: bool = False) -> Path:
-    """Train per `config`; returns the run folder, whose `model/` holds the best model by validation CER."""
+def scaled_lr(lr: float, world_size: int, rule: str) -> float:
+    """The configured learning rate is for one process's batch; N processes make an N-times larger global
+    batch, so the rate grows with it (linear, the usual rule with warm-up, or sqrt, gentler for Adam)."""
+    factors = {"linear": world_size, "sqrt": world_size**0.5, "none": 1}
+    if rule not in factors:
+        raise TextrecError(f"train.lr_scaling must be linear, sqrt or none, got {rule!r}")
+    return lr * factors[rule]
+
+
+def train(config: dict[str, Any], resume: bool = False, callbacks: list | None = None) -> Path:
+    """Train per `config`; returns the run folder, whose `model/` holds the best model by validation CER.
+    `callbacks` are added to the trainer's (tests use them to look inside a run)."""
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
     t = config["train"]
@@ -130,35 +157,53 @@ def train(config: dict[str, Any], resume: bool = False) -> Path:
     train_loader, val_loader = build_datasets(config, charset, preprocess, train_sources, val_sources)
 
     folder = run_folder(config, resume)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    system = RecognitionSystem(config["model"]["network"], charset.chars, lr=float(t["lr"]),
-                               weight_decay=float(t["weight_decay"]), warmup=float(t["warmup"]),
-                               samples_to_print=int(t["samples_to_print"]), channels_last=bool(t["channels_last"]))
+    if is_rank_zero():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     summary = {"name": config["name"], "train_sources": [s.describe() for s in train_sources],
                "train_samples": sum(len(s) for s in train_sources)}
+    checkpoints = folder / "checkpoints"
     callbacks = [
         # last.ckpt has a callback of its own: with a monitor, Lightning rewrites it only when the score
-        # improves, and a resume would lose every epoch after the best one.
-        ModelCheckpoint(folder / "checkpoints", filename="last", monitor=None, save_top_k=1,
-                        enable_version_counter=False),
+        # improves, and a resume would lose every epoch after the best one. It is also written every
+        # `checkpoint_every` steps, so a crash costs at most that much work.
+        ModelCheckpoint(checkpoints, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
         ExportBestModel(folder / "model", config["model"]["network"], charset, preprocess, summary),
         Curves(folder / "curves.png"), SkipReport(), TQDMProgressBar(refresh_rate=10),
+        ShardData(train_loader, val_loader), *(callbacks or []),
     ]
+    if t["checkpoint_every"]:  # Lightning takes steps or epochs per callback, not both: same file, second writer
+        callbacks.append(ModelCheckpoint(checkpoints, filename="last", monitor=None, save_top_k=1,
+                                         enable_version_counter=False, every_n_train_steps=int(t["checkpoint_every"])))
     if val_loader:  # without validation there is no "best", only the last
-        callbacks.append(ModelCheckpoint(folder / "checkpoints", filename="best", monitor="val/cer", mode="min"))
+        callbacks.append(ModelCheckpoint(checkpoints, filename="best", monitor="val/cer", mode="min"))
     if t["early_stopping"] and val_loader:
         callbacks.append(EarlyStopping("val/cer", patience=int(t["early_stopping"]), mode="min"))
     trainer = L.Trainer(
         max_epochs=int(t["max_epochs"]), max_steps=int(t["max_steps"]), max_time=t["max_time"],
         gradient_clip_val=float(t["gradient_clip"]) or None, precision=t["precision"], callbacks=callbacks,
         logger=make_logger(t["logger"], folder), default_root_dir=str(folder), accelerator=t["accelerator"],
-        devices=t["devices"], check_val_every_n_epoch=int(t["val_every"]), log_every_n_steps=10,
+        devices=t["devices"], num_nodes=int(t["num_nodes"]), strategy=t["strategy"],
+        use_distributed_sampler=False,  # our samplers shard themselves (ShardData), by rank and worker
+        plugins=[AtomicCheckpointIO()], check_val_every_n_epoch=int(t["val_every"]), log_every_n_steps=10,
         num_sanity_val_steps=0, enable_model_summary=False,
     )
-    checkpoint = folder / "checkpoints" / "last.ckpt" if resume else None
-    trainer.fit(system, train_loader, val_loader, ckpt_path=str(checkpoint) if checkpoint else None)
-    if not val_loader:  # without validation there is no "best": ship the final weights
+    system = RecognitionSystem(config["model"]["network"], charset.chars,
+                               lr=scaled_lr(float(t["lr"]), trainer.world_size, t["lr_scaling"]),
+                               weight_decay=float(t["weight_decay"]), warmup=float(t["warmup"]),
+                               samples_to_print=int(t["samples_to_print"]), channels_last=bool(t["channels_last"]),
+                               max_nonfinite=int(t["max_nonfinite"]))
+    checkpoint = checkpoints / "last.ckpt" if resume else None
+    saved = os.environ.get("TEXTREC_RUN_DIR")
+    os.environ["TEXTREC_RUN_DIR"] = str(folder)  # for the rank processes Lightning starts from this one
+    try:
+        trainer.fit(system, train_loader, val_loader, ckpt_path=str(checkpoint) if checkpoint else None)
+    finally:  # a later run in this process picks its own folder
+        if saved is None:
+            os.environ.pop("TEXTREC_RUN_DIR")
+        else:
+            os.environ["TEXTREC_RUN_DIR"] = saved
+    if not val_loader and trainer.is_global_zero:  # without validation there is no "best": ship the final weights
         save_model(folder / "model", system.network,
                    make_config(config["model"]["network"], charset, preprocess, dict(summary, step=trainer.global_step)))
     return folder

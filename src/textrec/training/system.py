@@ -2,21 +2,26 @@
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
+
+import numpy as np
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from rapidfuzz.distance import Levenshtein
 
 from textrec.charset import Charset
 from textrec.decoding import decode_batch
-from textrec.evaluation import character_error_rate, word_accuracy
+from textrec.errors import TextrecError
 from textrec.networks import build_network
 
 
 class RecognitionSystem(L.LightningModule):
     def __init__(self, network: dict[str, Any], charset: str, lr: float = 1e-3, weight_decay: float = 0.01,
-                 warmup: float = 0.1, samples_to_print: int = 5, channels_last: bool = False):
+                 warmup: float = 0.1, samples_to_print: int = 5, channels_last: bool = False,
+                 max_nonfinite: int = 20):
         super().__init__()
         self.save_hyperparameters()
         self.charset = Charset(charset)
@@ -27,6 +32,9 @@ class RecognitionSystem(L.LightningModule):
         self.register_buffer("upper_index", torch.tensor(upper, dtype=torch.long), persistent=False)
         self.register_buffer("lower_index", torch.tensor(lower, dtype=torch.long), persistent=False)
         self.skipped: list[str] = []
+        self.nonfinite_batches = 0  # batches whose loss was NaN/inf, skipped
+        self._nonfinite_in_a_row = 0
+        self._empty_in_a_row = 0
         self._val_predictions: list[tuple[str, str, str]] = []
         self.history: dict[str, list[tuple[int, float]]] = {"train/loss": [], "val/cer": [], "val/acc": []}
 
@@ -66,12 +74,44 @@ class RecognitionSystem(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         self.skipped.extend(batch["skipped"])
         if batch["images"] is None:
-            return None
+            return self._empty_batch(batch)
+        self._empty_in_a_row = 0
         loss, _, _ = self._loss(batch)
+        if not torch.isfinite(loss):
+            return self._nonfinite(loss)
+        self._nonfinite_in_a_row = 0
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
         if batch_idx % 10 == 0:
             self.history["train/loss"].append((self.global_step, float(loss.detach())))
         return loss
+
+    def _empty_batch(self, batch: dict) -> None:
+        """Every sample of the batch was unusable. Now and then is fine (counted); hundreds in a row means the
+        data has gone (an unmounted disk, deleted files): stop and say so rather than spin through nothing."""
+        self._empty_in_a_row += 1
+        if self._empty_in_a_row >= 200:
+            raise TextrecError(f"{self._empty_in_a_row} batches in a row had no usable sample (has the data gone?); "
+                               f"last: {batch['skipped'][-1] if batch['skipped'] else 'none'}")
+        return self._skip()
+
+    def _nonfinite(self, loss: torch.Tensor) -> torch.Tensor | None:
+        """A NaN/inf loss would poison the weights: skip the batch and count it; stop with a clear message if
+        it keeps happening (the weights or the learning rate are the problem, not one batch)."""
+        self.nonfinite_batches += 1
+        self._nonfinite_in_a_row += 1
+        limit = int(self.hparams.get("max_nonfinite", 20))
+        if self._nonfinite_in_a_row >= limit:
+            raise TextrecError(f"the loss was not finite ({float(loss)}) for {limit} batches in a row, up to step "
+                               f"{self.global_step} ({self.nonfinite_batches} in all): lower train.lr, use fp32 "
+                               f"(train.precision), or resume from an earlier checkpoint")
+        return self._skip()
+
+    def _skip(self) -> torch.Tensor | None:
+        """No step from this batch. Under DDP every rank must join the gradient all-reduce, so a rank with
+        nothing to learn from contributes zero gradients instead of leaving the others waiting."""
+        if self.trainer.world_size > 1:
+            return sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
+        return None
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self.skipped.extend(batch["skipped"])
@@ -84,13 +124,21 @@ class RecognitionSystem(L.LightningModule):
             self._val_predictions.append((name, gold, prediction.text))
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val_predictions:
+        """CER and accuracy over the whole validation set: each rank read its own share, so the edit counts
+        are summed across ranks before dividing (an average of per-rank rates would weigh shares wrongly)."""
+        edits = sum(Levenshtein.distance(p, g) for _, g, p in self._val_predictions)
+        chars = sum(len(g) for _, g, _ in self._val_predictions)
+        right = sum(g == p for _, g, p in self._val_predictions)
+        totals = torch.tensor([edits, chars, right, len(self._val_predictions)], dtype=torch.float64,
+                              device=self.device)
+        if self.trainer.world_size > 1:
+            totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        edits, chars, right, count = totals.tolist()
+        if count == 0:
             return
-        golds = [g for _, g, _ in self._val_predictions]
-        preds = [p for _, _, p in self._val_predictions]
-        cer, acc = character_error_rate(preds, golds), word_accuracy(preds, golds)
-        self.log("val/cer", cer, prog_bar=True, sync_dist=True)
-        self.log("val/acc", acc, prog_bar=True, sync_dist=True)
+        cer, acc = edits / max(chars, 1), right / count
+        self.log("val/cer", cer, prog_bar=True)
+        self.log("val/acc", acc, prog_bar=True)
         if not self.trainer.sanity_checking:
             self.history["val/cer"].append((self.global_step, cer))
             self.history["val/acc"].append((self.global_step, acc))
@@ -140,6 +188,18 @@ class RecognitionSystem(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["textrec_history"] = self.history
+        checkpoint["textrec_nonfinite"] = self.nonfinite_batches
+        # so a resumed run draws the same random numbers as one that never stopped (Lightning keeps none)
+        _, keys, position, has_gauss, gauss = np.random.get_state()
+        checkpoint["textrec_rng"] = {"python": random.getstate(), "torch": torch.get_rng_state(),
+                                     "numpy": [torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss]}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.history = checkpoint.get("textrec_history", self.history)
+        self.nonfinite_batches = checkpoint.get("textrec_nonfinite", 0)
+        if "textrec_rng" in checkpoint:
+            state = checkpoint["textrec_rng"]
+            random.setstate(state["python"])
+            keys, position, has_gauss, gauss = state["numpy"]
+            np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+            torch.set_rng_state(state["torch"])
