@@ -1,4 +1,4 @@
-"""The `textrec` command: read, train, test, dataset, export, serve, synth."""
+"""The `textrec` command: read, batch, train, test, dataset, export, serve, synth."""
 from __future__ import annotations
 
 import functools
@@ -88,6 +88,26 @@ def read(
             typer.echo(f"{path}\t{prediction.text}\t{prediction.confidence:.3f}")
     if failures:
         raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def batch(
+    inputs: List[str] = typer.Argument(..., help="Image files, folders, globs, or manifests (.txt: one path per line)."),
+    out: Path = typer.Option(..., "--out", "-o", help="JSON-lines results; inputs already in it are skipped."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: bundled)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="local (a Ray instance here), auto (this machine's "
+                                      "cluster, else local) or a cluster ADDRESS; without it: this process."),
+    workers: Optional[int] = typer.Option(None, help="Ray actors (default: one per CPU in the cluster)."),
+    chunk_size: int = typer.Option(64, help="Images per task."),
+    backend: str = typer.Option("auto", help="auto, onnx or torch."),
+) -> None:
+    """OCR many images into a JSON-lines file, here or on a Ray cluster; re-run to resume after a stop."""
+    from textrec.batch import run_batch
+
+    summary = run_batch(inputs, out, model=model, backend=backend, ray_address=ray, workers=workers,
+                        chunk_size=chunk_size, progress=sys.stderr.isatty())
+    typer.echo(json.dumps(summary))
 
 
 def _read_lexicon(path: Path) -> list[str]:

@@ -1,0 +1,227 @@
+"""`textrec batch`: OCR over many inputs into a JSON-lines file, in this process or on a Ray cluster.
+
+One line per input: {"input", "text", "confidence"} or {"input", "error"}. The output file is the job's
+state: a re-run skips every input already in it, so a crash or kill costs only the chunks in flight, and
+the file is valid JSON lines at every moment (whole lines are appended with one write each; a line torn by
+a power cut is cut off on the next run). Ray does the distribution (scheduling, retries, the cluster);
+textrec only adds actors that hold a recognizer each."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from textrec.errors import TextrecError
+
+MANIFEST_SUFFIXES = {".txt", ".lst", ".list", ".manifest"}
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[str]:
+    """Folders (their images, recursively), globs, manifests (one path per line, relative to the manifest)
+    and image files, as absolute paths in the order given, each once."""
+    from textrec.cli import expand_images
+
+    found: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            found += [str(path.parent / line.strip()) for line in lines if line.strip() and not line.startswith("#")]
+        else:
+            found += expand_images([item])
+    return list(dict.fromkeys(os.path.abspath(p) for p in found))
+
+
+def finished_inputs(out: Path) -> set[str]:
+    """Inputs already in the output file. A last line without its newline (the write was cut short) is
+    removed so that appending continues a valid file; any other unreadable line is an error, not guessed at."""
+    if not out.exists():
+        return set()
+    data = out.read_bytes()
+    if data and not data.endswith(b"\n"):
+        keep = data.rfind(b"\n") + 1
+        with open(out, "r+b") as handle:
+            handle.truncate(keep)
+        data = data[:keep]
+    done = set()
+    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        try:
+            done.add(json.loads(line)["input"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise TextrecError(f"{out}:{number} is not a textrec batch result line: {line[:80]!r}") from None
+    return done
+
+
+class ResultWriter:
+    """Appends whole result lines with one write() per chunk on an O_APPEND descriptor, fsynced, so a kill at
+    any moment leaves complete lines only."""
+
+    def __init__(self, out: Path):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def write(self, results: Iterable[dict]) -> None:
+        payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results).encode("utf-8")
+        if payload:
+            os.write(self.fd, payload)
+            os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def read_chunk(recognizer: Any, paths: Sequence[str]) -> list[dict]:
+    """Recognize a chunk of files; an unreadable file becomes an error line, the rest are read."""
+    from textrec.preprocess import prepare
+
+    arrays, good, results = [], [], {}
+    for path in paths:
+        try:
+            arrays.append(prepare(path, recognizer.preprocess))
+            good.append(path)
+        except TextrecError as exc:
+            results[path] = {"input": path, "error": str(exc)}
+    for path, prediction in zip(good, recognizer.read_arrays(arrays)):
+        results[path] = {"input": path, "text": prediction.text, "confidence": round(prediction.confidence, 4)}
+    return [results[p] for p in paths]
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def run_batch(inputs: Sequence[str], out: str | Path, model: str | None = None, backend: str = "auto",
+              ray_address: str | None = None, workers: int | None = None, chunk_size: int = 64,
+              progress: bool = True) -> dict[str, Any]:
+    """Read every input not yet in `out`; returns counts and the throughput of this run."""
+    out = Path(out)
+    paths = expand_inputs(inputs)
+    if not paths:
+        raise TextrecError(f"no inputs found in {', '.join(inputs)}")
+    done = finished_inputs(out)
+    todo = [p for p in paths if p not in done]
+    start = time.perf_counter()
+    writer = ResultWriter(out)
+    try:
+        with _progress(len(todo), progress) as advance:
+            if ray_address is None:
+                _run_local(todo, writer, advance, model, backend, chunk_size)
+            else:
+                _run_ray(todo, writer, advance, model, backend, ray_address, workers, chunk_size)
+    finally:
+        writer.close()
+    seconds = time.perf_counter() - start
+    return {"inputs": len(paths), "already_done": len(paths) - len(todo), "read": len(todo),
+            "seconds": round(seconds, 2), "images_per_second": round(len(todo) / seconds, 1) if todo else None}
+
+
+def _run_local(todo: list[str], writer: ResultWriter, advance, model: str | None, backend: str,
+               chunk_size: int) -> None:
+    from textrec.recognizer import load_recognizer
+
+    recognizer = load_recognizer(model, backend)
+    for chunk in chunks(todo, chunk_size):
+        writer.write(read_chunk(recognizer, chunk))
+        advance(len(chunk))
+
+
+def _run_ray(todo: list[str], writer: ResultWriter, advance, model: str | None, backend: str, address: str,
+             workers: int | None, chunk_size: int) -> None:
+    ray = _import_ray()
+    _connect(ray, address)
+    count = workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
+    reader = ray.remote(num_cpus=1)(_Reader)
+    actors = [reader.remote(model, backend) for _ in range(count)]
+    pending: dict[Any, Any] = {}  # result ref -> actor
+    queue = iter(chunks(todo, chunk_size))
+
+    def submit(actor) -> None:
+        chunk = next(queue, None)
+        if chunk is not None:
+            pending[actor.read.remote(chunk)] = actor
+
+    for actor in actors:  # two chunks in flight per actor: it never waits for the driver
+        submit(actor), submit(actor)
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            actor = pending.pop(ready[0])
+            results = ray.get(ready[0])
+            writer.write(results)
+            advance(len(results))
+            submit(actor)
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+
+
+class _Reader:
+    """A Ray actor: one recognizer (ONNX where there is one), one thread, loaded once, reused per chunk."""
+
+    def __init__(self, model: str | None, backend: str):
+        from textrec.recognizer import load_recognizer, resolve_backend
+
+        _, chosen = resolve_backend(model, backend)
+        options = {"threads": 1} if chosen == "onnx" else {}
+        if chosen == "torch":
+            import torch
+
+            torch.set_num_threads(1)
+        self.recognizer = load_recognizer(model, backend, **options)
+
+    def read(self, paths: list[str]) -> list[dict]:
+        return read_chunk(self.recognizer, paths)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise TextrecError("--ray needs Ray: pip install 'textrec[cluster]'") from None
+    return ray
+
+
+def _connect(ray, address: str) -> None:
+    """`local`: a Ray instance on this machine, started for this job; `auto`: the cluster this machine
+    belongs to (`ray start`), else a local one; anything else: a cluster address (host:6379, ray://host:10001)."""
+    if ray.is_initialized():
+        return
+    quiet = {"log_to_driver": False, "include_dashboard": False}
+    if address == "local":
+        ray.init(**quiet)
+    elif address == "auto":
+        try:
+            ray.init(address="auto", log_to_driver=False)
+        except ConnectionError:
+            ray.init(**quiet)
+    else:
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except ConnectionError as exc:
+            raise TextrecError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+
+
+class _progress:
+    """A rich progress bar with ETA (or nothing), as a context giving an `advance(n)` function."""
+
+    def __init__(self, total: int, show: bool):
+        self.total, self.show = total, show
+
+    def __enter__(self):
+        if not self.show:
+            return lambda n: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("reading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            transient=False)
+        self.bar.start()
+        task = self.bar.add_task("read", total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self.show:
+            self.bar.stop()
