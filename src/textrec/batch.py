@@ -104,38 +104,44 @@ def run_batch(inputs: Sequence[str], out: str | Path, model: str | None = None, 
         raise TextrecError(f"no inputs found in {', '.join(inputs)}")
     done = finished_inputs(out)
     todo = [p for p in paths if p not in done]
-    start = time.perf_counter()
+    clock = {"start": time.perf_counter()}
     writer = ResultWriter(out)
     try:
         with _progress(len(todo), progress) as advance:
             if ray_address is None:
-                _run_local(todo, writer, advance, model, backend, chunk_size)
+                _run_local(todo, writer, advance, model, backend, chunk_size, clock)
             else:
-                _run_ray(todo, writer, advance, model, backend, ray_address, workers, chunk_size)
+                _run_ray(todo, writer, advance, model, backend, ray_address, workers, chunk_size, clock)
     finally:
         writer.close()
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
+    reading = end - clock.get("ready", clock["start"])
     return {"inputs": len(paths), "already_done": len(paths) - len(todo), "read": len(todo),
-            "seconds": round(seconds, 2), "images_per_second": round(len(todo) / seconds, 1) if todo else None}
+            "startup_seconds": round(clock.get("ready", clock["start"]) - clock["start"], 2),
+            "reading_seconds": round(reading, 2),
+            "images_per_second": round(len(todo) / reading, 1) if todo and reading > 0 else None}
 
 
 def _run_local(todo: list[str], writer: ResultWriter, advance, model: str | None, backend: str,
-               chunk_size: int) -> None:
+               chunk_size: int, clock: dict) -> None:
     from textrec.recognizer import load_recognizer
 
     recognizer = load_recognizer(model, backend)
+    clock["ready"] = time.perf_counter()
     for chunk in chunks(todo, chunk_size):
         writer.write(read_chunk(recognizer, chunk))
         advance(len(chunk))
 
 
 def _run_ray(todo: list[str], writer: ResultWriter, advance, model: str | None, backend: str, address: str,
-             workers: int | None, chunk_size: int) -> None:
+             workers: int | None, chunk_size: int, clock: dict) -> None:
     ray = _import_ray()
     _connect(ray, address)
     count = workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
     reader = ray.remote(num_cpus=1)(_Reader)
     actors = [reader.remote(model, backend) for _ in range(count)]
+    ray.get([actor.ready.remote() for actor in actors])  # model loaded everywhere: the reading clock starts
+    clock["ready"] = time.perf_counter()
     pending: dict[Any, Any] = {}  # result ref -> actor
     queue = iter(chunks(todo, chunk_size))
 
@@ -172,6 +178,9 @@ class _Reader:
 
             torch.set_num_threads(1)
         self.recognizer = load_recognizer(model, backend, **options)
+
+    def ready(self) -> bool:
+        return True
 
     def read(self, paths: list[str]) -> list[dict]:
         return read_chunk(self.recognizer, paths)

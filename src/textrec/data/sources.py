@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,8 +44,7 @@ class AnnotationFile(Source):
         self.root = self.path.parent
         self.files: list[Path] = []
         self.names, self.labels = [], []
-        text = self.path.read_text(encoding="utf-8", errors="strict")
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(read_lines(self.path), start=1):
             if not line.strip() or line.startswith("#"):
                 continue
             image, label = _split_annotation(line, self.path, number)
@@ -54,6 +54,18 @@ class AnnotationFile(Source):
 
     def load(self, index: int) -> Image.Image:
         return load_image(self.files[index])
+
+
+def read_lines(path: Path) -> list[str]:
+    """A UTF-8 text file's lines; bytes that are not UTF-8 are an error naming the line and column."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TextrecError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column})") from None
+    return text.splitlines()
 
 
 def _split_annotation(line: str, path: Path, number: int) -> tuple[str, str]:
@@ -100,7 +112,7 @@ class MJSynth(Source):
             raise TextrecError(f"MJSynth annotation file not found: {index}")
         self.root = index.parent
         self.files, self.names, self.labels = [], [], []
-        for number, line in enumerate(index.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(read_lines(index), start=1):
             if not line.strip():
                 continue
             relative = line.split()[0]
@@ -177,14 +189,23 @@ def read_quads(path: Path) -> list[tuple[Quad, str]]:
 
 
 def crop_quad(page: Image.Image, quad: Quad) -> Image.Image:
-    """Cut a quadrilateral (clockwise from top-left) out of a page and warp it to an upright rectangle."""
+    """Cut a quadrilateral (clockwise from top-left) out of a page and warp it to an upright rectangle.
+    A quad that cannot be a line of this page (not finite, off the page, larger than it) is an error."""
+    if not all(math.isfinite(v) for v in quad):
+        raise TextrecError(f"quad {quad} has a coordinate that is not a finite number")
+    xs, ys = quad[0::2], quad[1::2]
+    if max(xs) < 0 or max(ys) < 0 or min(xs) > page.width or min(ys) > page.height:
+        raise TextrecError(f"quad {quad} lies outside the {page.width}x{page.height} page")
     tl, tr, br, bl = (quad[0], quad[1]), (quad[2], quad[3]), (quad[4], quad[5]), (quad[6], quad[7])
 
     def dist(a: tuple[float, float], b: tuple[float, float]) -> float:
-        return ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5
+        return math.hypot(a[0] - b[0], a[1] - b[1])
 
-    width = max(1, round((dist(tl, tr) + dist(bl, br)) / 2))
-    height = max(1, round((dist(tl, bl) + dist(tr, br)) / 2))
+    width, height = (dist(tl, tr) + dist(bl, br)) / 2, (dist(tl, bl) + dist(tr, br)) / 2
+    diagonal = math.hypot(page.width, page.height)
+    if width > 2 * diagonal or height > 2 * diagonal:
+        raise TextrecError(f"quad {quad} is larger than its {page.width}x{page.height} page")
+    width, height = max(1, round(width)), max(1, round(height))
     # PIL's QUAD data is upper-left, lower-left, lower-right, upper-right.
     data = (*tl, *bl, *br, *tr)
     return page.transform((width, height), Image.Transform.QUAD, data, Image.Resampling.BILINEAR, fillcolor=255)
