@@ -47,3 +47,33 @@ def test_decode_batch_respects_lengths():
     logits[0, 1, :] = [5.0, 0, 0]  # a blank at frame 1 of sample 0
     results = decode_batch(logits, [4, 1], CHARSET)
     assert [r.text for r in results] == ["aa", "a"]
+
+
+def test_attention_beam_finds_the_likelier_reading_greedy_misses():
+    """Step 1: 'a' 0.6 / 'b' 0.4; after 'a' two letters split 0.5/0.5; after 'b' one letter is certain.
+    Greedy takes 'a' (0.6 x 0.5 = 0.3); the beam finds 'bz' (0.4 x 1.0 = 0.4)."""
+    from textrec.charset import Charset
+    from textrec.decoding import attention_search
+
+    charset = Charset("abxyz")
+    a, b, x, y, z, end = 1, 2, 3, 4, 5, 0
+    table = {(): {a: 0.6, b: 0.4}, (a,): {x: 0.5, y: 0.5}, (b,): {z: 1.0}}
+
+    def step(tokens, h, c, memory, mask):  # the state h carries the tokens so far (as small ints)
+        logits = np.full((len(tokens), 6), -30.0)
+        new_h = h.copy()
+        for i, token in enumerate(tokens):
+            history = tuple(int(t) for t in h[0, i] if t > 0)
+            if token != 99:
+                history += (int(token),)
+            new_h[0, i, : len(history)] = history
+            for k, p in table.get(history, {end: 1.0}).items():
+                logits[i, k] = np.log(p)
+        return logits, new_h, c, np.ones((len(tokens), 3)) / 3
+
+    memory, mask = np.zeros((1, 3, 2)), np.ones((1, 3))
+    state = (np.zeros((1, 1, 4)), np.zeros((1, 1, 4)))
+    greedy = attention_search(memory, mask, state, step, charset, 99, 5, beam_width=1)[0]
+    beam = attention_search(memory, mask, state, step, charset, 99, 5, beam_width=3)[0]
+    assert greedy.text in ("ax", "ay") and beam.text == "bz"
+    assert abs(beam.confidence - 0.4) < 1e-6 and len(beam.attention) == 2

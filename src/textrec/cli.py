@@ -142,6 +142,8 @@ def test(
     decoder: str = typer.Option("greedy", help="greedy or beam."),
     limit: Optional[int] = typer.Option(None, help="Evaluate only the first N samples."),
     batch_size: int = typer.Option(64),
+    visualize: Optional[Path] = typer.Option(None, help="Attention models: write each sample with the attention of "
+                                             "each decoded character drawn over it, into DIR/correct and DIR/incorrect."),
 ) -> None:
     """Evaluate a model: CER, word accuracy, character BLEU; optional report with pictures."""
     from textrec.testing import evaluate
@@ -149,12 +151,14 @@ def test(
     if split not in (None, "train", "test"):
         raise TextrecError(f"--split must be train or test, got {split!r}")
     result = evaluate(model, data, split=split, protocol=protocol, report=report, decoder=decoder, limit=limit,
-                      batch_size=batch_size)
+                      batch_size=batch_size, visualize=visualize)
     m = result["metrics"]
     typer.echo(f"samples {m['samples']}  accuracy {m['accuracy']:.4f}  CER {m['cer']:.4f}  "
                f"char-BLEU {m['char_bleu']:.4f}  skipped {result['skipped_count']}  ({m['ms_per_image']:.2f} ms/image)")
     if report:
         typer.echo(f"report: {report}")
+    if visualize:
+        typer.echo(f"attention maps: {visualize}/correct, {visualize}/incorrect")
 
 
 @app.command()

@@ -21,6 +21,7 @@ class Prediction:
     confidence: float  # probability that every character is right: the product of the char confidences
     chars: list[float] = field(default_factory=list)  # one confidence per character of `text`
     columns: list[int] = field(default_factory=list)  # output frame where each character peaks (for boxes)
+    attention: list[list[float]] | None = None  # attention decoder: weights over the columns, per character
 
     def to_dict(self) -> dict:
         return {"text": self.text, "confidence": round(self.confidence, 4),
@@ -113,3 +114,96 @@ def decode_batch(logits: np.ndarray, lengths: Iterable[int], charset: Charset, m
         else:
             results.append(beam_decode(probs, charset, beam_width, lexicon))
     return results
+
+
+END_TOKEN = 0  # attention decoders: class 0 ends the reading (it is the CTC blank elsewhere)
+
+
+def decode_attention_logits(logits: np.ndarray, charset: Charset) -> list[Prediction]:
+    """Greedy readings from (N, steps, C) attention-decoder logits: the best class per step up to the end token."""
+    results = []
+    for sample in logits:
+        probs = softmax(sample.astype(np.float64))
+        indices, confs = [], []
+        for step in probs:
+            k = int(step.argmax())
+            if k == END_TOKEN:
+                break
+            indices.append(k), confs.append(float(step[k]))
+        results.append(Prediction(charset.decode(indices), float(np.prod(confs)) if confs else 1.0, confs))
+    return results
+
+
+def attention_search(memory: np.ndarray, mask: np.ndarray, start_state: tuple[np.ndarray, np.ndarray],
+                     step, charset: Charset, start_token: int, max_length: int,
+                     beam_width: int = 1) -> list[Prediction]:
+    """Run an attention decoder's `step(tokens, h, c, memory, mask) -> (logits, h, c, weights)` (numpy in and
+    out: PyTorch and the exported ONNX step graph plug in alike) until every reading has ended. beam_width 1 is
+    greedy over the whole batch at once; more keeps that many hypotheses per image, ranked by log-probability."""
+    if beam_width <= 1:
+        return _greedy_search(memory, mask, start_state, step, charset, start_token, max_length)
+    results = []
+    for i in range(memory.shape[0]):
+        h, c = (s[:, i : i + 1] for s in start_state)
+        results.append(_beam_one(memory[i : i + 1], mask[i : i + 1], (h, c), step, charset, start_token,
+                                 max_length, beam_width))
+    return results
+
+
+def _greedy_search(memory, mask, state, step, charset, start_token, max_length) -> list[Prediction]:
+    n = memory.shape[0]
+    tokens = np.full(n, start_token, dtype=np.int64)
+    h, c = state
+    chosen, confs, maps = [[] for _ in range(n)], [[] for _ in range(n)], [[] for _ in range(n)]
+    finished = np.zeros(n, dtype=bool)
+    for _ in range(max_length):
+        logits, h, c, weights = step(tokens, h, c, memory, mask)
+        probs = softmax(logits.astype(np.float64))
+        tokens = probs.argmax(axis=1).astype(np.int64)
+        for i in np.nonzero(~finished)[0]:
+            if tokens[i] == END_TOKEN:
+                finished[i] = True
+            else:
+                chosen[i].append(int(tokens[i])), confs[i].append(float(probs[i, tokens[i]]))
+                maps[i].append(weights[i].astype(float).tolist())
+        if finished.all():
+            break
+    return [_attention_prediction(charset, chosen[i], confs[i], maps[i]) for i in range(n)]
+
+
+def _beam_one(memory, mask, state, step, charset, start_token, max_length, beam_width) -> Prediction:
+    # a hypothesis: (log-probability, tokens, char confidences, attention maps, h, c)
+    beams = [(0.0, [], [], [], state[0], state[1])]
+    done: list[tuple] = []
+    for _ in range(max_length):
+        tokens = np.array([b[1][-1] if b[1] else start_token for b in beams], dtype=np.int64)
+        h = np.concatenate([b[4] for b in beams], axis=1)
+        c = np.concatenate([b[5] for b in beams], axis=1)
+        size = len(beams)
+        logits, h, c, weights = step(tokens, h, c, np.repeat(memory, size, 0), np.repeat(mask, size, 0))
+        log_probs = np.log(softmax(logits.astype(np.float64)) + 1e-12)
+        candidates = []
+        for b, (score, seq, confs, maps, _, _) in enumerate(beams):
+            for k in np.argsort(-log_probs[b])[:beam_width]:
+                candidates.append((score + log_probs[b, k], b, int(k)))
+        candidates.sort(key=lambda item: -item[0])
+        beams_next = []
+        for score, b, k in candidates:
+            _, seq, confs, maps, _, _ = beams[b]
+            if k == END_TOKEN:
+                done.append((score, seq, confs, maps))
+            else:
+                beams_next.append((score, seq + [k], confs + [float(np.exp(log_probs[b, k]))],
+                                   maps + [weights[b].astype(float).tolist()], h[:, b : b + 1], c[:, b : b + 1]))
+            if len(beams_next) == beam_width:
+                break
+        beams = beams_next
+        if not beams or (done and max(d[0] for d in done) >= beams[0][0]):
+            break  # scores only fall: no open hypothesis can beat the best finished one
+    best = max(done or [b[:4] for b in beams], key=lambda item: item[0])
+    return _attention_prediction(charset, best[1], best[2], best[3])
+
+
+def _attention_prediction(charset: Charset, indices: list[int], confs: list[float], maps: list) -> Prediction:
+    columns = [int(np.argmax(m)) for m in maps]
+    return Prediction(charset.decode(indices), float(np.prod(confs)) if confs else 1.0, confs, columns, maps)

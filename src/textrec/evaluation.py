@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 PROTOCOLS = {
@@ -142,3 +143,35 @@ def plot_curves(history: dict[str, list[tuple[int, float]]], path: Path) -> None
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def attention_maps(attention: Sequence[Sequence[float]], resized_width: int, stride: int,
+                   size: tuple[int, int]) -> np.ndarray:
+    """One map per decoded character, (chars, height, width) in the input image's own size: each encoder
+    column covers `stride` pixels of the height-normalized image (`resized_width` wide), stretched back."""
+    width, height = size
+    columns = max(1, -(-resized_width // stride))
+    maps = np.zeros((len(attention), height, width), dtype=np.float32)
+    for i, weights in enumerate(attention):
+        row = np.asarray(weights[:columns], dtype=np.float32)
+        row = row / row.max() if row.max() > 0 else row
+        # the x of each pixel in encoder columns
+        positions = np.minimum((np.arange(width) + 0.5) * resized_width / width / stride, columns - 1).astype(int)
+        maps[i] = row[positions][None, :]
+    return maps
+
+
+def draw_attention(image, text: str, maps: np.ndarray, path: Path) -> None:
+    """The input on top, then one row per decoded character: the input tinted red where that character looked."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    base = np.asarray(image.convert("RGB"), dtype=np.float32)
+    label_w, font = 28, ImageFont.load_default()
+    rows = [base] + [base * (1 - 0.6 * m[..., None]) + np.array([255.0, 0, 0]) * 0.6 * m[..., None] for m in maps]
+    height, width = base.shape[:2]
+    sheet = Image.new("RGB", (label_w + width, height * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, pixels in enumerate(rows):
+        sheet.paste(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), (label_w, r * height))
+        draw.text((4, r * height + height // 2 - 6), "" if r == 0 else text[r - 1], fill="black", font=font)
+    sheet.save(path)

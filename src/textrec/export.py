@@ -18,7 +18,9 @@ from textrec.runtime import METADATA_KEY
 
 
 def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opset: int = 17) -> Path:
-    """Write `out` (.onnx). Quantized: weights of the LSTM and linear layers stored as int8."""
+    """Write `out` (.onnx). Quantized: weights of the LSTM and linear layers stored as int8. An attention
+    model also gets `OUT.step.onnx` beside it: the encoder runs once, the step graph once per character,
+    driven by the decoding loop of the torch-free runtime."""
     import onnx
 
     network, config = load_model(model)
@@ -26,23 +28,60 @@ def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opse
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(1, 1, preprocess.height, 100)
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = Path(tmp) / "plain.onnx"
-        torch.onnx.export(network, (example,), str(plain), input_names=["images"], output_names=["logits"],
-                          dynamic_axes={"images": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "columns"}},
-                          opset_version=opset, dynamo=False)
-        graph = onnx.load(str(plain))
-        metadata = dict(config, width_stride=int(network.width_stride), exported_from=str(model),
-                        quantized=quantize)
-        graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata))
-        onnx.save(graph, str(plain))
-        if quantize:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+    metadata = dict(config, width_stride=int(network.width_stride), exported_from=str(model), quantized=quantize)
+    graphs = []  # (module, inputs, input names, output names, dynamic axes, destination)
+    if network.decoder == "attention":
+        step_out = out.with_name(out.stem + ".step.onnx")
+        metadata["attention"] = {"step_graph": step_out.name, "layers": network.layers, "hidden": network.hidden,
+                                 "max_length": network.max_length}
+        with torch.no_grad():
+            memory = network.encode(example)
+        state = network.initial_state(memory)
+        tokens = torch.full((1,), network.start, dtype=torch.long)
+        graphs.append((_Encoder(network), (example,), ["images"], ["memory"],
+                       {"images": {0: "batch", 3: "width"}, "memory": {0: "batch", 1: "columns"}}, out))
+        graphs.append((_Step(network), (tokens, *state, memory, torch.ones(memory.shape[:2])),
+                       ["tokens", "h", "c", "memory", "mask"], ["logits", "h_out", "c_out", "attention"],
+                       {"tokens": {0: "batch"}, "h": {1: "batch"}, "c": {1: "batch"}, "memory": {0: "batch", 1: "columns"},
+                        "mask": {0: "batch", 1: "columns"}, "logits": {0: "batch"}, "h_out": {1: "batch"},
+                        "c_out": {1: "batch"}, "attention": {0: "batch", 1: "columns"}}, step_out))
+    else:
+        graphs.append((network, (example,), ["images"], ["logits"],
+                       {"images": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "columns"}}, out))
+    for i, (module, inputs, names_in, names_out, axes, destination) in enumerate(graphs):
+        with tempfile.TemporaryDirectory() as tmp:
+            plain = Path(tmp) / "plain.onnx"
+            torch.onnx.export(module, inputs, str(plain), input_names=names_in, output_names=names_out,
+                              dynamic_axes=axes, opset_version=opset, dynamo=False)
+            graph = onnx.load(str(plain))
+            if i == 0:  # the file users open carries the config
+                graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata))
+            onnx.save(graph, str(plain))
+            if quantize:
+                from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(plain), str(out), weight_type=QuantType.QInt8)
-        else:
-            plain.replace(out)
+                quantize_dynamic(str(plain), str(destination), weight_type=QuantType.QInt8)
+            else:
+                plain.replace(destination)
     return out
+
+
+class _Encoder(torch.nn.Module):
+    def __init__(self, network: torch.nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network.encode(images)
+
+
+class _Step(torch.nn.Module):
+    def __init__(self, network: torch.nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, tokens, h, c, memory, mask):
+        return self.network.step(tokens, h, c, memory, mask)
 
 
 TORCHSCRIPT_CONFIG = "textrec_config.json"  # the extra file inside a TorchScript archive that holds the config
@@ -52,6 +91,8 @@ def export_torchscript(model: str | Path, out: str | Path) -> Path:
     """Write `out` (.pt), traced once at batch 2 x width 128: tracing keeps the batch and width symbolic for the
     conv and LSTM layers, which the parity check confirms at other batch sizes and widths."""
     network, config = load_model(model)
+    if network.decoder != "ctc":
+        raise TextrecError("TorchScript export is for CTC models (crnn, vit); export attention models to ONNX")
     preprocess = PreprocessConfig.from_dict(config["preprocess"])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -64,39 +105,46 @@ def export_torchscript(model: str | Path, out: str | Path) -> Path:
 
 def parity(model: str | Path, onnx_file: str | Path, images: list[Any]) -> dict[str, float]:
     """Same images through the model and its ONNX file: the share of identical decoded strings and the max
-    |logit difference|."""
+    |difference| of the raw outputs (logits; for an attention model, the encoder's memory)."""
     from textrec.runtime import OnnxRecognizer
 
-    return _compare(model, OnnxRecognizer(onnx_file)._run, images)
+    return _compare(model, OnnxRecognizer(onnx_file), images)
 
 
 def torchscript_parity(model: str | Path, script_file: str | Path, images: list[Any]) -> dict[str, float]:
     """The same comparison for a TorchScript file."""
-    from textrec.inference import output_lengths
+    from textrec.inference import BatchReader, output_lengths
 
     files = {TORCHSCRIPT_CONFIG: ""}
     scripted = torch.jit.load(str(script_file), _extra_files=files)
-    stride = int(json.loads(files[TORCHSCRIPT_CONFIG])["width_stride"])
+    config = json.loads(files[TORCHSCRIPT_CONFIG])
 
-    def run(batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with torch.inference_mode():
-            logits = scripted(torch.from_numpy(batch)).float().numpy()
-        return logits, output_lengths(widths, stride, logits.shape[1])
+    class Scripted(BatchReader):
+        def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            with torch.inference_mode():
+                logits = scripted(torch.from_numpy(batch)).float().numpy()
+            return logits, output_lengths(widths, int(config["width_stride"]), logits.shape[1])
 
-    return _compare(model, run, images)
+    reader = Scripted()
+    reader._configure(config, "greedy", 10, None, 32)
+    return _compare(model, reader, images)
 
 
-def _compare(model: str | Path, exported_run, images: list[Any]) -> dict[str, float]:
-    """Logits on one padded batch, and decoded text through the same width-sorted batching `read` uses."""
+def _compare(model: str | Path, exported, images: list[Any]) -> dict[str, float]:
+    """Raw outputs on one padded batch, and decoded text through the same width-sorted batching `read` uses."""
     from textrec.inference import read_sorted
     from textrec.recognizer import Recognizer
 
     reference = Recognizer(model)
     arrays = [prepare(image, reference.preprocess) for image in images]
     batch, widths = pad_batch(arrays, reference.preprocess)
-    diff = float(np.abs(reference._run(batch, widths)[0] - exported_run(batch, widths)[0]).max())
-    texts = [[p.text for p in read_sorted(arrays, reference.preprocess, reference.charset, run)]
-             for run in (reference._run, exported_run)]
+
+    def raw(reader) -> np.ndarray:
+        return reader._encode(batch) if reader.attention else reader._run(batch, widths)[0]
+
+    diff = float(np.abs(raw(reference) - raw(exported)).max())
+    texts = [[p.text for p in read_sorted(arrays, reference.preprocess, reader._predict)]
+             for reader in (reference, exported)]
     same = [a == b for a, b in zip(*texts)]
     return {"images": len(images), "identical_text": float(np.mean(same)) if same else 1.0, "max_abs_diff": diff}
 

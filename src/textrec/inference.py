@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from textrec.charset import Charset
-from textrec.decoding import Prediction, decode_batch
+from textrec.decoding import Prediction, attention_search, decode_batch
 from textrec.errors import TextrecError
 from textrec.preprocess import ImageInput, PreprocessConfig, pad_batch, prepare
 
@@ -38,24 +38,23 @@ def output_lengths(widths: np.ndarray, stride: int, frames: int) -> np.ndarray:
     return np.minimum(-(-widths // stride), frames)
 
 
-def read_sorted(arrays: Sequence[np.ndarray], preprocess: PreprocessConfig, charset: Charset, run: RunBatch,
-                batch_size: int = 32, decoder: str = "greedy", beam_width: int = 10,
-                lexicon: Iterable[str] | None = None) -> list[Prediction]:
+def read_sorted(arrays: Sequence[np.ndarray], preprocess: PreprocessConfig,
+                predict: Callable[[np.ndarray, np.ndarray], list[Prediction]], batch_size: int = 32) -> list[Prediction]:
     """Recognize preprocessed arrays in width-sorted batches; results in input order."""
     order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
     results: list[Prediction | None] = [None] * len(arrays)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         batch, widths = pad_batch([arrays[i] for i in chunk], preprocess)
-        logits, lengths = run(batch, widths)
-        for i, prediction in zip(chunk, decode_batch(logits, lengths, charset, decoder, beam_width, lexicon)):
+        for i, prediction in zip(chunk, predict(batch, widths)):
             results[i] = prediction
     return results  # type: ignore[return-value]
 
 
 class BatchReader:
     """What every recognizer does once its model is loaded: charset and preprocessing from the model's config,
-    decoder settings, and `read` for one image or many. A backend adds only `_run` (a padded batch to logits)."""
+    decoder settings, and `read` for one image or many. A CTC backend adds `_run` (a padded batch to logits);
+    an attention backend adds `_encode`, `_step` and `_initial_state`, and the decoding loop here drives them."""
 
     def _configure(self, config: dict, decoder: str, beam_width: int, lexicon: Iterable[str] | None,
                    batch_size: int) -> None:
@@ -64,6 +63,9 @@ class BatchReader:
         self.preprocess = PreprocessConfig.from_dict(config["preprocess"])
         self.decoder, self.beam_width, self.batch_size = decoder, beam_width, batch_size
         self.lexicon = list(lexicon) if lexicon is not None else None
+        self.attention = config.get("decoder") == "attention"
+        if self.attention and self.lexicon is not None:
+            raise TextrecError("a lexicon constrains CTC beam search; this model has an attention decoder")
 
     def read(self, images: ImageInput | Sequence[ImageInput]) -> Prediction | list[Prediction]:
         """One image (path, bytes, PIL image, array) gives one Prediction; a list gives a list."""
@@ -73,8 +75,18 @@ class BatchReader:
 
     def read_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
         """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order."""
-        return read_sorted(arrays, self.preprocess, self.charset, self._run, self.batch_size, self.decoder,
-                           self.beam_width, self.lexicon)
+        return read_sorted(arrays, self.preprocess, self._predict, self.batch_size)
+
+    def _predict(self, batch: np.ndarray, widths: np.ndarray) -> list[Prediction]:
+        if self.attention:
+            memory = self._encode(batch)
+            lengths = output_lengths(widths, self.width_stride, memory.shape[1])
+            mask = (np.arange(memory.shape[1])[None, :] < lengths[:, None]).astype(np.float32)
+            beams = self.beam_width if self.decoder == "beam" else 1
+            return attention_search(memory, mask, self._initial_state(len(batch)), self._step, self.charset,
+                                    self.charset.num_classes, self.max_length, beams)
+        logits, lengths = self._run(batch, widths)
+        return decode_batch(logits, lengths, self.charset, self.decoder, self.beam_width, self.lexicon)
 
     def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError

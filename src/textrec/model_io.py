@@ -25,7 +25,7 @@ def make_config(network: dict[str, Any], charset: Charset, preprocess: Preproces
                 training: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "textrec_version": __version__,
             "network": dict(network), "charset": charset.chars, "preprocess": preprocess.to_dict(),
-            "decoder": "ctc", "training": training or {}}
+            "decoder": "attention" if network.get("name") == "attn" else "ctc", "training": training or {}}
 
 
 def save_model(path: str | Path, network: nn.Module, config: dict[str, Any]) -> Path:

@@ -49,6 +49,8 @@ class Recognizer(BatchReader):
         self.path = Path(model) if model else default_model_path()
         self.network, config = load_model(self.path)
         self._configure(config, decoder, beam_width, lexicon, batch_size)
+        self.width_stride = self.network.width_stride
+        self.max_length = getattr(self.network, "max_length", None)
         if threads:
             torch.set_num_threads(threads)
 
@@ -62,6 +64,24 @@ class Recognizer(BatchReader):
         with torch.inference_mode():
             logits = self.network(torch.from_numpy(batch)).float().numpy()
         return logits, output_lengths(widths, self.network.width_stride, logits.shape[1])
+
+    # attention decoders: the decoding loop in textrec.inference drives these (as it does the ONNX graphs)
+    def _encode(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.network.encode(torch.from_numpy(batch)).float().numpy()
+
+    def _initial_state(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        zeros = np.zeros((self.network.layers, n, self.network.hidden), dtype=np.float32)
+        return zeros, zeros.copy()
+
+    def _step(self, tokens, h, c, memory, mask) -> tuple[np.ndarray, ...]:
+        import torch
+
+        with torch.inference_mode():
+            outputs = self.network.step(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (tokens, h, c, memory, mask)))
+        return tuple(o.float().numpy() for o in outputs)
 
 
 def _installed(package: str) -> bool:

@@ -42,11 +42,43 @@ class OnnxRecognizer(BatchReader):
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise TextrecError(f"{self.path}: bad textrec config in the ONNX metadata ({exc!r:.100})") from None
         self._configure(config, decoder, beam_width, lexicon, batch_size)
-        classes = self.session.get_outputs()[0].shape[-1]
+        if self.attention:
+            self._load_step_graph(config, options)
+        classes = (self.step_session if self.attention else self.session).get_outputs()[0].shape[-1]
         if isinstance(classes, int) and classes != self.charset.num_classes:
             raise TextrecError(f"{self.path}: the network gives {classes} classes but its charset has "
                                f"{self.charset.num_classes} (with the blank): a wrong charset for these weights")
         self.input_name = self.session.get_inputs()[0].name
+
+    def _load_step_graph(self, config: dict, options) -> None:
+        """An attention model is two graphs: this file encodes, a second one beside it decodes one step."""
+        import onnxruntime as ort
+
+        try:
+            attention = config["attention"]
+            step_file = self.path.parent / Path(attention["step_graph"]).name
+            self.layers, self.hidden = int(attention["layers"]), int(attention["hidden"])
+            self.max_length = int(attention["max_length"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TextrecError(f"{self.path}: attention settings missing from the ONNX metadata ({exc!r})") from None
+        if not step_file.is_file():
+            raise TextrecError(f"{self.path} needs its decoder step graph {step_file} beside it")
+        try:
+            self.step_session = ort.InferenceSession(str(step_file), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise TextrecError(f"cannot load ONNX step graph {step_file}: {exc}") from None
+
+    def _encode(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
+
+    def _initial_state(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        zeros = np.zeros((self.layers, n, self.hidden), dtype=np.float32)
+        return zeros, zeros.copy()
+
+    def _step(self, tokens, h, c, memory, mask) -> tuple[np.ndarray, ...]:
+        feeds = {"tokens": tokens.astype(np.int64), "h": h.astype(np.float32), "c": c.astype(np.float32),
+                 "memory": memory.astype(np.float32), "mask": mask.astype(np.float32)}
+        return tuple(self.step_session.run(None, feeds))
 
     @property
     def name(self) -> str:

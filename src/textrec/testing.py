@@ -8,18 +8,24 @@ from typing import Any
 
 from textrec.data.sources import open_source
 from textrec.errors import TextrecError
-from textrec.evaluation import PROTOCOLS, confusions, normalize, plot_confusions, sample_grid, summarize
+from textrec.evaluation import (PROTOCOLS, attention_maps, confusions, draw_attention, normalize, plot_confusions,
+                                sample_grid, summarize)
 from textrec.preprocess import normalize as normalize_pixels, resize
 
 
 def evaluate(model: str | Path | None, data: list[str], split: str | None = None, protocol: str = "exact",
              report: Path | None = None, decoder: str = "greedy", limit: int | None = None,
-             batch_size: int = 64) -> dict[str, Any]:
+             batch_size: int = 64, visualize: Path | None = None) -> dict[str, Any]:
+    """Metrics of `model` on labeled `data`; `report` adds pictures and per-sample results, `visualize` (attention
+    models) writes each sample with its per-character attention maps into correct/ and incorrect/."""
     from textrec.recognizer import Recognizer
 
     if protocol not in PROTOCOLS:
         raise TextrecError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
     recognizer = Recognizer(model, decoder=decoder, batch_size=batch_size)
+    if visualize and not recognizer.attention:
+        raise TextrecError("--visualize draws attention maps: it needs an attention model (network name attn)")
+    keep_images = bool(report or visualize)
     sources = [open_source({"path": d, "split": split} if split else d) for d in data]
     images, arrays, golds, names, skipped = [], [], [], [], []
     for source in sources:
@@ -32,13 +38,14 @@ def evaluate(model: str | Path | None, data: list[str], split: str | None = None
                 skipped.append(f"{source.names[i]}: {exc}")
                 continue
             arrays.append(normalize_pixels(resize(image, recognizer.preprocess), recognizer.preprocess))
-            images.append(image if report else None)
+            images.append(image if keep_images else None)
             golds.append(source.labels[i])
             names.append(source.names[i])
     if not golds:
         raise TextrecError("no readable samples in the data given")
     start = time.perf_counter()
-    predictions = [p.text for p in recognizer.read_arrays(arrays)]
+    readings = recognizer.read_arrays(arrays)
+    predictions = [p.text for p in readings]
     elapsed = time.perf_counter() - start
     pred_n = [normalize(p, protocol) for p in predictions]
     gold_n = [normalize(g, protocol) for g in golds]
@@ -52,4 +59,16 @@ def evaluate(model: str | Path | None, data: list[str], split: str | None = None
         (report / "report.json").write_text(json.dumps(dict(result, samples=samples), indent=2) + "\n")
         plot_confusions(confusions(pred_n, gold_n), report / "confusions.png")
         sample_grid(images, gold_n, pred_n, report / "samples.png")
+    if visualize:
+        write_attention(visualize, images, arrays, golds, readings, pred_n, gold_n, recognizer.width_stride)
     return result
+
+
+def write_attention(folder: Path, images, arrays, golds, readings, pred_n, gold_n, stride: int) -> None:
+    for part in ("correct", "incorrect"):
+        (folder / part).mkdir(parents=True, exist_ok=True)
+    for i, (image, array, gold, reading) in enumerate(zip(images, arrays, golds, readings)):
+        maps = attention_maps(reading.attention or [], array.shape[1], stride, image.size)
+        part = "correct" if pred_n[i] == gold_n[i] else "incorrect"
+        name = "".join(c if c.isalnum() else "_" for c in f"{gold}__{reading.text}")[:60]
+        draw_attention(image, reading.text, maps, folder / part / f"{i:05d}_{name}.png")

@@ -6,9 +6,11 @@ from typing import Any
 from torch import nn
 
 from textrec.errors import TextrecError
+from textrec.networks.attention import AttentionRecognizer
 from textrec.networks.crnn import CRNN
+from textrec.networks.vit import ViTCTC
 
-NETWORKS = {"crnn": CRNN}
+NETWORKS = {"crnn": CRNN, "vit": ViTCTC, "attn": AttentionRecognizer}
 
 
 def build_network(settings: dict[str, Any], num_classes: int) -> nn.Module:

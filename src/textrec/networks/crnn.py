@@ -13,6 +13,7 @@ class CRNN(nn.Module):
     """Image (N, 1, H, W) -> logits (N, W/4, num_classes). Any height works: features are averaged over it."""
 
     width_stride = WIDTH_STRIDE
+    decoder = "ctc"
 
     def __init__(self, num_classes: int, in_channels: int = 1, backbone: str = "vgg",
                  channels: Sequence[int] = (64, 128, 256, 512), depth: Sequence[int] = (1, 1, 2, 2),

@@ -18,7 +18,7 @@ from textrec.data.dataset import Collate, BucketedBatches, TextDataset, mixed, w
 from textrec.data.sources import open_source
 from textrec.errors import TextrecError
 from textrec.model_io import make_config, save_model
-from textrec.networks.crnn import CRNN
+from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
 from textrec.training.callbacks import Curves, ExportBestModel, ShardData, SkipReport
 from textrec.training.checkpoints import AtomicCheckpointIO
@@ -37,7 +37,8 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
                    train_sources: list, val_sources: list) -> tuple[DataLoader, DataLoader | None]:
     data = config["data"]
     augment = AugmentConfig.from_dict(data["augment"]) if data["augment"] is not None else None
-    stride = CRNN.width_stride
+    probe = build_network(config["model"]["network"], charset.num_classes)
+    stride = probe.width_stride if probe.decoder == "ctc" else 1  # CTC needs a column per character; attention not
 
     def make(source, train: bool, spec) -> TextDataset:
         caseless = bool(spec.get("caseless", False)) if isinstance(spec, dict) else False
@@ -154,6 +155,8 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
     val_sources = [open_source(spec) for spec in config["data"]["val"] or []]
     charset = build_charset(config, train_sources)
     preprocess = PreprocessConfig.from_dict(config["model"]["preprocess"])
+    if config["model"]["network"].get("name") == "vit":  # its row embedding is sized by the image height
+        config["model"]["network"].setdefault("height", preprocess.height)
     train_loader, val_loader = build_datasets(config, charset, preprocess, train_sources, val_sources)
 
     folder = run_folder(config, resume)

@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from rapidfuzz.distance import Levenshtein
 
 from textrec.charset import Charset
-from textrec.decoding import decode_batch
+from textrec.decoding import decode_attention_logits, decode_batch
 from textrec.errors import TextrecError
 from textrec.networks import build_network
+from textrec.networks.attention import END
 
 
 class RecognitionSystem(L.LightningModule):
@@ -63,6 +64,8 @@ class RecognitionSystem(L.LightningModule):
         images = batch["images"]
         if self.hparams.get("channels_last"):
             images = images.contiguous(memory_format=torch.channels_last)
+        if self.network.decoder == "attention":
+            return self._attention_loss(images, batch)
         logits = self.network(images)
         lengths = self.network.output_lengths(batch["widths"]).clamp(max=logits.shape[1])
         log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # CTC wants (T, N, C) in fp32
@@ -70,6 +73,25 @@ class RecognitionSystem(L.LightningModule):
         loss = F.ctc_loss(log_probs, batch["targets"], lengths, batch["target_lengths"], blank=self.charset.blank,
                           reduction="mean", zero_infinity=True)
         return loss, logits, lengths
+
+    def _attention_loss(self, images: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Cross-entropy per character with teacher forcing; each label is followed by the end token."""
+        lengths = batch["target_lengths"]
+        targets = torch.full((len(lengths), int(lengths.max()) + 1), -100, dtype=torch.long, device=images.device)
+        for i, piece in enumerate(torch.split(batch["targets"], lengths.tolist())):
+            targets[i, : len(piece)] = piece
+            targets[i, len(piece)] = END
+        logits = self.network(images, widths=batch["widths"], targets=targets)
+        log_probs = F.log_softmax(logits.float(), dim=-1)
+        log_probs = self.fold_case(log_probs.transpose(0, 1), batch.get("caseless")).transpose(0, 1)
+        loss = F.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        return loss, logits, lengths + 1
+
+    def _predict(self, batch: dict, logits: torch.Tensor, lengths: torch.Tensor) -> list:
+        if self.network.decoder == "attention":  # read without the answers: greedy, as at inference
+            greedy = self.network(batch["images"], widths=batch["widths"])
+            return decode_attention_logits(greedy.float().cpu().numpy(), self.charset)
+        return decode_batch(logits.float().cpu().numpy(), lengths.cpu().numpy(), self.charset)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         self.skipped.extend(batch["skipped"])
@@ -119,7 +141,7 @@ class RecognitionSystem(L.LightningModule):
             return
         loss, logits, lengths = self._loss(batch)
         self.log("val/loss", loss, batch_size=len(batch["labels"]), sync_dist=True)
-        predictions = decode_batch(logits.float().cpu().numpy(), lengths.cpu().numpy(), self.charset)
+        predictions = self._predict(batch, logits, lengths)
         for name, gold, prediction in zip(batch["names"], batch["labels"], predictions):
             self._val_predictions.append((name, gold, prediction.text))
 
