@@ -47,6 +47,12 @@ def test_each_input_gets_one_line_and_errors_are_lines_too(tmp_path):
     assert summary["read"] == 7 and len(lines) == 7
     assert "error" in lines["broken.png"] and "text" not in lines["broken.png"]
     assert lines["0000.png"]["text"] == "apple" and 0 < lines["0000.png"]["confidence"] <= 1
+    from PIL import Image
+
+    width, height = Image.open(tmp_path / "in" / "0000.png").size
+    boxes = lines["0000.png"]["boxes"]  # one per character, left to right, inside the image
+    assert len(boxes) == 5 and [b[0] for b in boxes] == sorted(b[0] for b in boxes)
+    assert all(0 <= x0 < x1 <= width and y0 == 0 and y1 == height for x0, y0, x1, y1 in boxes)
     again = run_batch([str(tmp_path / "in")], out, progress=False)
     assert again["read"] == 0 and again["already_done"] == 7 and len(_lines(out)) == 7
 

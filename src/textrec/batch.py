@@ -1,6 +1,6 @@
 """`textrec batch`: OCR over many inputs into a JSON-lines file, in this process or on a Ray cluster.
 
-One line per input: {"input", "text", "confidence"} or {"input", "error"}. The output file is the job's
+One line per input: {"input", "text", "confidence", "boxes"} (a box per character) or {"input", "error"}. The output file is the job's
 state: a re-run skips every input already in it, so a crash or kill costs only the chunks in flight, and
 the file is valid JSON lines at every moment (whole lines are appended with one write each; a line torn by
 a power cut is cut off on the next run). Ray does the distribution (scheduling, retries, the cluster);
@@ -75,18 +75,28 @@ class ResultWriter:
 
 def read_chunk(recognizer: Any, paths: Sequence[str]) -> list[dict]:
     """Recognize a chunk of files; an unreadable file becomes an error line, the rest are read."""
-    from textrec.preprocess import prepare
+    from textrec.preprocess import load_image, prepare
 
-    arrays, good, results = [], [], {}
+    arrays, good, sizes, results = [], [], [], {}
     for path in paths:
         try:
-            arrays.append(prepare(path, recognizer.preprocess))
-            good.append(path)
+            image = load_image(path)
+            arrays.append(prepare(image, recognizer.preprocess))
+            good.append(path), sizes.append(image.size)
         except TextrecError as exc:
             results[path] = {"input": path, "error": str(exc)}
-    for path, prediction in zip(good, recognizer.read_arrays(arrays)):
-        results[path] = {"input": path, "text": prediction.text, "confidence": round(prediction.confidence, 4)}
+    for path, size, array, prediction in zip(good, sizes, arrays, recognizer.read_arrays(arrays)):
+        results[path] = {"input": path, "text": prediction.text, "confidence": round(prediction.confidence, 4),
+                         "boxes": char_boxes(prediction.columns, recognizer.width_stride, array.shape[1], size)}
     return [results[p] for p in paths]
+
+
+def char_boxes(columns: Sequence[int], stride: int, resized_width: int, size: tuple[int, int]) -> list[list[int]]:
+    """Per character, [x0, y0, x1, y1] in the input image: the strip of the encoder column where the character
+    was read (its CTC peak, or the attention's), scaled back from the height-normalized image."""
+    width, height = size
+    scale = width / max(resized_width, 1)
+    return [[round(c * stride * scale), 0, min(round((c + 1) * stride * scale), width), height] for c in columns]
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
