@@ -107,15 +107,16 @@ def test_checkpoint_write_that_dies_midway_leaves_the_old_file(tmp_path, monkeyp
     io = AtomicCheckpointIO()
     io.save_checkpoint({"step": 1}, path)
 
-    def dies_midway(data, handle, *args, **kwargs):  # half a file written, then the process "dies"
-        handle.write(b"partial")
+    def dies_midway(fd):  # the new checkpoint is in its temporary file, not yet renamed: the process "dies"
         raise OSError("disk full")
 
-    monkeypatch.setattr(torch, "save", dies_midway)
+    monkeypatch.setattr(os, "fsync", dies_midway)
     with pytest.raises(OSError, match="disk full"):
         io.save_checkpoint({"step": 2}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=True) == {"step": 1}
+    assert len(list(tmp_path.glob(".last.ckpt.*.tmp"))) == 1
+    (tmp_path / ".last.ckpt.99999.tmp").write_bytes(b"torn")  # what a kill -9 of another process left
     io.save_checkpoint({"step": 3}, path)
     assert torch.load(path, weights_only=True) == {"step": 3}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]

@@ -48,18 +48,23 @@ def _only_textrec_errors(action) -> None:
         pass
 
 
+def _open_and_load(make_source, samples: int = 3) -> None:
+    """Open the source, then load a few of its samples: each step may fail only with a TextrecError."""
+
+    def read():
+        source = make_source()
+        for i in range(min(len(source), samples)):
+            _only_textrec_errors(lambda: source.load(i))
+
+    _only_textrec_errors(read)
+
+
 @FUZZ
 @given(_tearing(st.binary(max_size=300)))
 def test_annotation_files(data):
     path = WORK / "labels.tsv"
     path.write_bytes(data)
-
-    def read():
-        source = AnnotationFile(path)
-        for i in range(min(len(source), 3)):
-            _only_textrec_errors(lambda: source.load(i))
-
-    _only_textrec_errors(read)
+    _open_and_load(lambda: AnnotationFile(path))
 
 
 @FUZZ
@@ -69,13 +74,7 @@ def test_icdar_quad_files(data):
     folder.mkdir(exist_ok=True)
     shutil.copy(WORK / "page.png", folder / "page.png")
     (folder / "page.txt").write_bytes(data)
-
-    def read():
-        source = IcdarQuads(folder)
-        for i in range(min(len(source), 3)):
-            _only_textrec_errors(lambda: source.load(i))
-
-    _only_textrec_errors(read)
+    _open_and_load(lambda: IcdarQuads(folder))
 
 
 @FUZZ
@@ -109,10 +108,4 @@ def test_lmdb_records(count, label, image, flips):
                     data[at] ^= 0xFF
             txn.put(b"image-000000001", bytes(data))
     env.close()
-
-    def read():
-        source = LmdbSource(folder)
-        for i in range(min(len(source), 2)):
-            _only_textrec_errors(lambda: source.load(i))
-
-    _only_textrec_errors(read)
+    _open_and_load(lambda: LmdbSource(folder), samples=2)

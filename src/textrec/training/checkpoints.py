@@ -27,6 +27,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
+        for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
         folder = os.open(target.parent, os.O_RDONLY)
         try:
             os.fsync(folder)
