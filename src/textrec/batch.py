@@ -7,6 +7,7 @@ a power cut is cut off on the next run). Ray does the distribution (scheduling, 
 textrec only adds actors that hold a recognizer each."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import time
@@ -19,11 +20,26 @@ from textrec.errors import TextrecError
 MANIFEST_SUFFIXES = {".txt", ".lst", ".list", ".manifest"}
 
 
+def expand_images(inputs: Sequence[str]) -> list[str]:
+    """Files, directories (their images, sorted) and globs, in the order given; missing ones kept to report."""
+    from textrec.data.sources import IMAGE_SUFFIXES
+
+    found: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif not path.exists() and glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            found += matches or [item]
+        else:
+            found.append(item)
+    return found
+
+
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
     """Folders (their images, recursively), globs, manifests (one path per line, relative to the manifest)
     and image files, as absolute paths in the order given, each once."""
-    from textrec.cli import expand_images
-
     found: list[str] = []
     for item in inputs:
         path = Path(item)
@@ -117,7 +133,7 @@ def run_batch(inputs: Sequence[str], out: str | Path, model: str | None = None, 
     clock = {"start": time.perf_counter()}
     writer = ResultWriter(out)
     try:
-        with _progress(len(todo), progress) as advance:
+        with _ProgressBar(len(todo), progress) as advance:
             if ray_address is None:
                 _run_local(todo, writer, advance, model, backend, chunk_size, clock)
             else:
@@ -224,7 +240,7 @@ def _connect(ray, address: str) -> None:
             raise TextrecError(f"cannot reach the Ray cluster at {address}: {exc}") from None
 
 
-class _progress:
+class _ProgressBar:
     """A rich progress bar with ETA (or nothing), as a context giving an `advance(n)` function."""
 
     def __init__(self, total: int, show: bool):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import glob
 import json
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Callable, List, Optional
 
 import typer
 
+from textrec.batch import expand_images
 from textrec.errors import TextrecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -31,23 +31,6 @@ def friendly(command: Callable) -> Callable:
             raise typer.Exit(130) from None
 
     return wrapper
-
-
-def expand_images(inputs: List[str]) -> list[str]:
-    """Files, directories (their images, sorted) and globs, in the order given; missing ones kept to report."""
-    from textrec.data.sources import IMAGE_SUFFIXES
-
-    found: list[str] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif not path.exists() and glob.has_magic(item):
-            matches = sorted(glob.glob(item, recursive=True))
-            found += matches or [item]
-        else:
-            found.append(item)
-    return found
 
 
 @app.command()
