@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -52,7 +51,6 @@ def flow(network: dict) -> str:
 
 
 def train_throughput(network: dict, steps: int = 12) -> float:
-    from textrec.networks import build_network
     from textrec.training.system import RecognitionSystem
 
     torch.set_num_threads(2)

@@ -71,7 +71,7 @@ def main() -> None:
     kill_local = kill_and_rerun(manifest, work / "kill-local.jsonl", [])
     kill_ray = kill_and_rerun(manifest, work / "kill-ray.jsonl", ["--ray", "local", "--workers", str(args.workers)])
 
-    lines = [f"# Batch OCR: `textrec batch` locally and on Ray\n",
+    lines = ["# Batch OCR: `textrec batch` locally and on Ray\n",
              f"`python benchmarks/batch.py --count {args.count} --workers {args.workers}` on {date.today()}, "
              f"{platform.machine()} Linux, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
              f"the first {args.count} images of iiit5k/test.tsv, bundled default model (ONNX).\n",

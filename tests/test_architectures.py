@@ -2,7 +2,6 @@
 with matching outputs, and (attention) decodes greedy and beam, with one attention map per character."""
 import random
 
-import numpy as np
 import pytest
 import torch
 

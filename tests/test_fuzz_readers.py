@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from textrec.data.sources import AnnotationFile, IcdarQuads, crop_quad, read_quads
+from textrec.data.sources import AnnotationFile, IcdarQuads, crop_quad
 from textrec.errors import TextrecError
 
 EXAMPLES = int(os.environ.get("TEXTREC_FUZZ_EXAMPLES", "1500"))

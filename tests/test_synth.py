@@ -1,10 +1,8 @@
 """The synthetic generator: reproducible, distinct per worker, never a glyph the font lacks, valid at extremes."""
 import random
-import string
 
 import numpy as np
 import pytest
-import torch
 from fontTools.ttLib import TTFont
 from torch.utils.data import DataLoader
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import os
 import struct
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Union
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-from textrec.errors import TextrecError, reject_unknown
+from textrec.errors import reject_unknown
 
 
 @dataclass

@@ -2,7 +2,6 @@
 shards under any sampler) and an IterableDataset that renders an endless stream in data-loader workers."""
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from typing import Any
 
