@@ -104,3 +104,14 @@ def test_kill_then_rerun_reads_every_input_exactly_once(tmp_path, mode):
     assert sorted(inputs) == sorted(map(str, paths))  # every input, none twice
     right = [r["text"] == WORDS[int(Path(r["input"]).stem) % len(WORDS)] for r in _lines(out)]
     assert sum(right) > 0.8 * len(right)  # the results are real readings (the default model, rendered words)
+
+
+def test_a_manifest_or_result_file_with_bytes_that_are_not_text_is_refused_by_name(tmp_path):
+    manifest = tmp_path / "list.txt"
+    manifest.write_bytes(b"a.png\n\xff.png\n")
+    with pytest.raises(TextrecError, match=r"list.txt:2: not UTF-8 text"):
+        expand_inputs([str(manifest)])
+    out = tmp_path / "results.jsonl"
+    out.write_bytes(b'{"input": "\xff"}\n')
+    with pytest.raises(TextrecError, match="is not a textrec batch result file"):
+        finished_inputs(out)

@@ -44,8 +44,10 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
     for item in inputs:
         path = Path(item)
         if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
-            lines = path.read_text(encoding="utf-8").splitlines()
-            found += [str(path.parent / line.strip()) for line in lines if line.strip() and not line.startswith("#")]
+            from textrec.data.sources import read_lines  # names the line of a non-UTF-8 byte
+
+            found += [str(path.parent / line.strip()) for line in read_lines(path)
+                      if line.strip() and not line.startswith("#")]
         else:
             found += expand_images([item])
     return list(dict.fromkeys(os.path.abspath(p) for p in found))
@@ -63,7 +65,11 @@ def finished_inputs(out: Path) -> set[str]:
             handle.truncate(keep)
         data = data[:keep]
     done = set()
-    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TextrecError(f"{out} is not a textrec batch result file (not UTF-8 at byte {exc.start})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         try:
             done.add(json.loads(line)["input"])
         except (json.JSONDecodeError, KeyError, TypeError):
@@ -130,44 +136,44 @@ def run_batch(inputs: Sequence[str], out: str | Path, model: str | None = None, 
         raise TextrecError(f"no inputs found in {', '.join(inputs)}")
     done = finished_inputs(out)
     todo = [p for p in paths if p not in done]
-    clock = {"start": time.perf_counter()}
+    start = time.perf_counter()
     writer = ResultWriter(out)
     try:
         with _ProgressBar(len(todo), progress) as advance:
             if ray_address is None:
-                _run_local(todo, writer, advance, model, backend, chunk_size, clock)
+                ready = _run_local(todo, writer, advance, model, backend, chunk_size)
             else:
-                _run_ray(todo, writer, advance, model, backend, ray_address, workers, chunk_size, clock)
+                ready = _run_ray(todo, writer, advance, model, backend, ray_address, workers, chunk_size)
     finally:
         writer.close()
-    end = time.perf_counter()
-    reading = end - clock.get("ready", clock["start"])
+    reading = time.perf_counter() - ready
     return {"inputs": len(paths), "already_done": len(paths) - len(todo), "read": len(todo),
-            "startup_seconds": round(clock.get("ready", clock["start"]) - clock["start"], 2),
-            "reading_seconds": round(reading, 2),
+            "startup_seconds": round(ready - start, 2), "reading_seconds": round(reading, 2),
             "images_per_second": round(len(todo) / reading, 1) if todo and reading > 0 else None}
 
 
 def _run_local(todo: list[str], writer: ResultWriter, advance, model: str | None, backend: str,
-               chunk_size: int, clock: dict) -> None:
+               chunk_size: int) -> float:
+    """Returns when the model was loaded and reading began (for the throughput figure)."""
     from textrec.recognizer import load_recognizer
 
     recognizer = load_recognizer(model, backend)
-    clock["ready"] = time.perf_counter()
+    ready = time.perf_counter()
     for chunk in chunks(todo, chunk_size):
         writer.write(read_chunk(recognizer, chunk))
         advance(len(chunk))
+    return ready
 
 
 def _run_ray(todo: list[str], writer: ResultWriter, advance, model: str | None, backend: str, address: str,
-             workers: int | None, chunk_size: int, clock: dict) -> None:
+             workers: int | None, chunk_size: int) -> float:
     ray = _import_ray()
     _connect(ray, address)
     count = workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
     reader = ray.remote(num_cpus=1)(_Reader)
     actors = [reader.remote(model, backend) for _ in range(count)]
     ray.get([actor.ready.remote() for actor in actors])  # model loaded everywhere: the reading clock starts
-    clock["ready"] = time.perf_counter()
+    ready = time.perf_counter()
     pending: dict[Any, Any] = {}  # result ref -> actor
     queue = iter(chunks(todo, chunk_size))
 
@@ -180,30 +186,25 @@ def _run_ray(todo: list[str], writer: ResultWriter, advance, model: str | None, 
         submit(actor), submit(actor)
     try:
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            actor = pending.pop(ready[0])
-            results = ray.get(ready[0])
+            finished, _ = ray.wait(list(pending), num_returns=1)
+            actor = pending.pop(finished[0])
+            results = ray.get(finished[0])
             writer.write(results)
             advance(len(results))
             submit(actor)
     finally:
         for actor in actors:
             ray.kill(actor)
+    return ready
 
 
 class _Reader:
     """A Ray actor: one recognizer (ONNX where there is one), one thread, loaded once, reused per chunk."""
 
     def __init__(self, model: str | None, backend: str):
-        from textrec.recognizer import load_recognizer, resolve_backend
+        from textrec.recognizer import load_recognizer
 
-        _, chosen = resolve_backend(model, backend)
-        options = {"threads": 1} if chosen == "onnx" else {}
-        if chosen == "torch":
-            import torch
-
-            torch.set_num_threads(1)
-        self.recognizer = load_recognizer(model, backend, **options)
+        self.recognizer = load_recognizer(model, backend, threads=1)  # both backends take a thread count
 
     def ready(self) -> bool:
         return True

@@ -23,10 +23,15 @@ def normalize(text: str, protocol: str = "exact") -> str:
     return PROTOCOLS[protocol](text)
 
 
+def edit_counts(predictions: Sequence[str], golds: Sequence[str]) -> tuple[int, int]:
+    """(total edit distance, total gold characters): what CER divides, and what ranks sum before dividing."""
+    return sum(Levenshtein.distance(p, g) for p, g in zip(predictions, golds)), sum(len(g) for g in golds)
+
+
 def character_error_rate(predictions: Sequence[str], golds: Sequence[str]) -> float:
     """Total edit distance over total gold characters (an empty gold costs its prediction's length)."""
-    edits = sum(Levenshtein.distance(p, g) for p, g in zip(predictions, golds))
-    return edits / max(sum(len(g) for g in golds), 1)
+    edits, chars = edit_counts(predictions, golds)
+    return edits / max(chars, 1)
 
 
 def word_accuracy(predictions: Sequence[str], golds: Sequence[str]) -> float:
@@ -152,11 +157,11 @@ def attention_maps(attention: Sequence[Sequence[float]], resized_width: int, str
     width, height = size
     columns = max(1, -(-resized_width // stride))
     maps = np.zeros((len(attention), height, width), dtype=np.float32)
+    # the encoder column under each pixel of the input's width
+    positions = np.minimum((np.arange(width) + 0.5) * resized_width / width / stride, columns - 1).astype(int)
     for i, weights in enumerate(attention):
         row = np.asarray(weights[:columns], dtype=np.float32)
         row = row / row.max() if row.max() > 0 else row
-        # the x of each pixel in encoder columns
-        positions = np.minimum((np.arange(width) + 0.5) * resized_width / width / stride, columns - 1).astype(int)
         maps[i] = row[positions][None, :]
     return maps
 

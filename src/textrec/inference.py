@@ -11,8 +11,6 @@ from textrec.decoding import Prediction, attention_search, decode_batch
 from textrec.errors import TextrecError
 from textrec.preprocess import ImageInput, PreprocessConfig, pad_batch, prepare
 
-# (padded batch (N, 1, H, W), widths (N,)) -> (logits (N, T, C), valid lengths (N,))
-RunBatch = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def check_model_config(config: object, where: str) -> dict:
@@ -54,7 +52,8 @@ def read_sorted(arrays: Sequence[np.ndarray], preprocess: PreprocessConfig,
 class BatchReader:
     """What every recognizer does once its model is loaded: charset and preprocessing from the model's config,
     decoder settings, and `read` for one image or many. A CTC backend adds `_run` (a padded batch to logits);
-    an attention backend adds `_encode`, `_step` and `_initial_state`, and the decoding loop here drives them."""
+    an attention backend adds `_encode`, `_step`, `layers`, `hidden` and `max_length`, and the decoding loop here
+    drives them."""
 
     def _configure(self, config: dict, decoder: str, beam_width: int, lexicon: Iterable[str] | None,
                    batch_size: int) -> None:
@@ -87,6 +86,11 @@ class BatchReader:
                                     self.charset.num_classes, self.max_length, beams)
         logits, lengths = self._run(batch, widths)
         return decode_batch(logits, lengths, self.charset, self.decoder, self.beam_width, self.lexicon)
+
+    def _initial_state(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Zero (h, c) of shape (layers, n, hidden) for the attention decoder (c unused by GRU cells)."""
+        zeros = np.zeros((self.layers, n, self.hidden), dtype=np.float32)
+        return zeros, zeros.copy()
 
     def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torch import nn
 
@@ -35,19 +36,31 @@ def save_model(path: str | Path, network: nn.Module, config: dict[str, Any]) -> 
     tensors = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     if path.suffix == ".safetensors":
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={"textrec_config": json.dumps(config)}))
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"textrec_config": json.dumps(config)}))
     else:
         path.mkdir(parents=True, exist_ok=True)
-        _atomic(path / WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
-        _atomic(path / CONFIG, lambda tmp: tmp.write_text(json.dumps(config, indent=2) + "\n"))
+        atomic_write(path / WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
+        atomic_write(path / CONFIG, lambda tmp: tmp.write_text(json.dumps(config, indent=2) + "\n"))
     return path
 
 
-def _atomic(target: Path, write) -> None:
-    tmp = target.with_name(target.name + ".tmp")
+def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
+    """`write(temporary_path)`, fsync, rename over `target`, fsync the folder: a `kill -9` or a power cut leaves
+    the old file or the new one, never half of one. A temporary file left by a process killed mid-write is
+    removed by the next write."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     write(tmp)
     tmp.chmod(0o644)  # readable like any installed file (safetensors writes 0600)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
     tmp.replace(target)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

@@ -50,7 +50,9 @@ class Recognizer(BatchReader):
         self.network, config = load_model(self.path)
         self._configure(config, decoder, beam_width, lexicon, batch_size)
         self.width_stride = self.network.width_stride
-        self.max_length = getattr(self.network, "max_length", None)
+        if self.attention:
+            self.layers, self.hidden = self.network.layers, self.network.hidden
+            self.max_length = self.network.max_length
         if threads:
             torch.set_num_threads(threads)
 
@@ -71,10 +73,6 @@ class Recognizer(BatchReader):
 
         with torch.inference_mode():
             return self.network.encode(torch.from_numpy(batch)).float().numpy()
-
-    def _initial_state(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        zeros = np.zeros((self.network.layers, n, self.network.hidden), dtype=np.float32)
-        return zeros, zeros.copy()
 
     def _step(self, tokens, h, c, memory, mask) -> tuple[np.ndarray, ...]:
         import torch

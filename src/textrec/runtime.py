@@ -71,10 +71,6 @@ class OnnxRecognizer(BatchReader):
     def _encode(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
 
-    def _initial_state(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        zeros = np.zeros((self.layers, n, self.hidden), dtype=np.float32)
-        return zeros, zeros.copy()
-
     def _step(self, tokens, h, c, memory, mask) -> tuple[np.ndarray, ...]:
         feeds = {"tokens": tokens.astype(np.int64), "h": h.astype(np.float32), "c": c.astype(np.float32),
                  "memory": memory.astype(np.float32), "mask": mask.astype(np.float32)}

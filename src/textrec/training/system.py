@@ -10,11 +10,11 @@ import numpy as np
 import lightning as L
 import torch
 import torch.nn.functional as F
-from rapidfuzz.distance import Levenshtein
 
 from textrec.charset import Charset
 from textrec.decoding import decode_attention_logits, decode_batch
 from textrec.errors import TextrecError
+from textrec.evaluation import edit_counts
 from textrec.networks import build_network
 from textrec.networks.attention import END
 
@@ -148,9 +148,10 @@ class RecognitionSystem(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         """CER and accuracy over the whole validation set: each rank read its own share, so the edit counts
         are summed across ranks before dividing (an average of per-rank rates would weigh shares wrongly)."""
-        edits = sum(Levenshtein.distance(p, g) for _, g, p in self._val_predictions)
-        chars = sum(len(g) for _, g, _ in self._val_predictions)
-        right = sum(g == p for _, g, p in self._val_predictions)
+        golds = [g for _, g, _ in self._val_predictions]
+        preds = [p for _, _, p in self._val_predictions]
+        edits, chars = edit_counts(preds, golds)
+        right = sum(g == p for g, p in zip(golds, preds))
         totals = torch.tensor([edits, chars, right, len(self._val_predictions)], dtype=torch.float64,
                               device=self.device)
         if self.trainer.world_size > 1:
