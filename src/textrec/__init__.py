@@ -2,6 +2,7 @@
 
     import textrec
     textrec.read("word.png").text
+    textrec.read_page("receipt.jpg").text
 """
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ def __getattr__(name: str) -> Any:
         from textrec import recognizer
 
         return getattr(recognizer, name)
+    if name in ("read_page", "PageReader"):
+        from textrec.pages import pipeline
+
+        return getattr(pipeline, name)
     raise AttributeError(name)
 
 
-__all__ = ["Recognizer", "read", "__version__"]
+__all__ = ["Recognizer", "read", "read_page", "PageReader", "__version__"]

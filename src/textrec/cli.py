@@ -45,20 +45,33 @@ def read(
     lexicon: Optional[Path] = typer.Option(None, help="Word list, one per line: readings are constrained to it."),
     batch_size: int = typer.Option(32, help="Images per forward pass."),
     backend: str = typer.Option("auto", help="auto (ONNX when the model has an exported copy), onnx or torch."),
+    mode: str = typer.Option("auto", help="word, line, page, or auto: page for page-sized images "
+                             "(at least 200x200 and not a strip), else word/line."),
+    detector: Optional[Path] = typer.Option(None, help="Page mode: line detector (.onnx or folder; default: bundled)."),
+    hocr: Optional[Path] = typer.Option(None, help="Page mode: write hOCR here (a .hocr/.html file for one page, "
+                                        "else a folder: NAME.hocr per page)."),
+    draw: Optional[Path] = typer.Option(None, help="Page mode: write the page with boxes and text drawn (a .png file "
+                                        "for one page, else a folder: NAME.boxes.png per page)."),
 ) -> None:
-    """Print the text (and confidence) of each image."""
-    from textrec.preprocess import prepare
+    """Print the text (and confidence) of each image; pages are read line by line in reading order."""
+    from textrec.preprocess import load_image, normalize, resize
     from textrec.recognizer import load_recognizer
 
+    if mode not in ("auto", "word", "line", "page"):
+        raise TextrecError(f"--mode must be auto, word, line or page, got {mode!r}")
     words = _read_lexicon(lexicon) if lexicon else None
     recognizer = load_recognizer(model, backend, decoder=decoder if not words else "beam", beam_width=beam_width,
                                  lexicon=words, batch_size=batch_size)
     paths = expand_images(images)
-    arrays, good, failures = [], [], 0
+    arrays, good, pages, failures = [], [], [], 0
     for path in paths:
         try:
-            arrays.append(prepare(path, recognizer.preprocess))
-            good.append(path)
+            image = load_image(path)
+            if mode == "page" or (mode == "auto" and _page_sized(image)):
+                pages.append((path, image))
+            else:
+                arrays.append(normalize(resize(image, recognizer.preprocess), recognizer.preprocess))
+                good.append(path)
         except TextrecError as exc:
             failures += 1
             typer.echo(json.dumps({"file": path, "error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
@@ -69,8 +82,56 @@ def read(
             typer.echo(f"{prediction.text}\t{prediction.confidence:.3f}")
         else:
             typer.echo(f"{path}\t{prediction.text}\t{prediction.confidence:.3f}")
+    if pages:
+        failures += _read_pages(pages, recognizer, detector, as_json, hocr, draw, several=len(paths) > 1)
+    elif hocr or draw:
+        raise TextrecError("--hocr and --draw are for pages; no input was read in page mode (try --mode page)")
     if failures:
         raise typer.Exit(1)
+
+
+def _page_sized(image) -> bool:
+    from textrec.pages.pipeline import is_page_sized
+
+    return is_page_sized(image.width, image.height)
+
+
+def _read_pages(pages: list, recognizer, detector: Optional[Path], as_json: bool, hocr: Optional[Path],
+                draw: Optional[Path], several: bool) -> int:
+    from textrec.pages.outputs import draw_page, to_hocr
+    from textrec.pages.pipeline import PageReader
+
+    reader = PageReader(recognizer, str(detector) if detector else None)
+    failures = 0
+    for path, image in pages:
+        try:
+            result = reader.read(image)
+        except TextrecError as exc:
+            failures += 1
+            typer.echo(json.dumps({"file": path, "error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
+            continue
+        for warning in result.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        if as_json:
+            typer.echo(json.dumps({"file": path, "mode": "page", **result.to_dict()}))
+        else:
+            typer.echo(f"== {path} ==\n{result.text}" if several else result.text)
+        if hocr:
+            _output_path(hocr, path, ".hocr", len(pages)).write_text(to_hocr(result, Path(path).name), encoding="utf-8")
+        if draw:
+            draw_page(image, result).save(_output_path(draw, path, ".boxes.png", len(pages)))
+    return failures
+
+
+def _output_path(target: Path, source: str, suffix: str, count: int) -> Path:
+    """A file when the target names one (and there is one page), else NAME+suffix in the target folder."""
+    if target.suffix.lower() in (".png", ".hocr", ".html", ".jpg"):
+        if count > 1:
+            raise TextrecError(f"{target} is one file, but {count} pages were read: give a folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    return target / (Path(source).stem + suffix)
 
 
 @app.command()
@@ -106,9 +167,21 @@ def train(
     overrides: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override: key.sub=value (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the newest run of this name from its last checkpoint."),
 ) -> None:
-    """Train a model; the run folder gets checkpoints, logs, curves.png and model/ (the best by validation CER)."""
+    """Train a model; the run folder gets checkpoints, logs, curves.png and model/ (the best by validation CER).
+    A config with `task: detect` trains a text-line detector instead (see configs/detector-en.yaml)."""
+    import yaml
+
     from textrec.training.config import load_config
     from textrec.training.run import train as run_training
+
+    if config.is_file() and (yaml.safe_load(config.read_text()) or {}).get("task") == "detect":
+        from textrec.training.detector import load_detector_config, train_detector
+
+        if resume:
+            raise TextrecError("--resume is not supported for detector training (runs are short; start again)")
+        folder = train_detector(load_detector_config(config, overrides))
+        typer.echo(f"run folder: {folder}\ndetector: {folder / 'model'}")
+        return
 
     folder = run_training(load_config(config, overrides), resume=resume)
     typer.echo(f"run folder: {folder}\nbest model: {folder / 'model'}")
@@ -214,6 +287,7 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),
     backend: str = typer.Option("auto", help="auto, onnx or torch."),
+    detector: Optional[Path] = typer.Option(None, help="Line detector for mode=page (default: bundled)."),
     api_key: Optional[str] = typer.Option(None, envvar="TEXTREC_API_KEY",
                                           help="Require this key in the X-API-Key header (also from TEXTREC_API_KEY)."),
     batch_size: int = typer.Option(32, help="Most images per forward pass (micro-batching)."),
@@ -237,6 +311,7 @@ def serve(
         raise TextrecError(f"--workers must be at least 1, got {workers}")
     resolve_backend(model, backend)  # a missing or unusable model is named now, not in a worker's traceback
     settings = ServeSettings(model=str(model) if model else None, backend=backend, api_key=api_key,
+                             detector=str(detector) if detector else None,
                              batch_size=batch_size, batch_wait_ms=batch_wait_ms,
                              max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels,
                              max_batch_images=max_batch_images,

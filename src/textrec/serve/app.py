@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncio
-from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
@@ -20,11 +21,13 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from textrec import __version__
+from textrec.errors import TextrecError
 from textrec.decoding import Prediction
+from textrec.pages.pipeline import PageReader, is_page_sized
 from textrec.recognizer import load_recognizer
 from textrec.serve.batching import MicroBatcher, QueueFull
-from textrec.serve.images import (API_KEY_MESSAGE, RequestError, image_array, instance_images, key_matches, reading,
-                                  tf_prediction)
+from textrec.serve.images import (API_KEY_MESSAGE, RequestError, image_array, instance_images, key_matches,
+                                  page_image, reading, tf_prediction)
 from textrec.serve.metrics import Metrics
 from textrec.serve.settings import ServeSettings
 
@@ -38,12 +41,30 @@ class CharOut(BaseModel):
     confidence: float
 
 
+class WordOut(BaseModel):
+    text: str
+    quad: list[float]
+
+
+class LineOut(BaseModel):
+    text: str
+    confidence: float
+    score: float = Field(description="The detector's confidence that this is a text line")
+    block: int = Field(description="Block (paragraph/column) number, in reading order")
+    quad: list[float] = Field(description="x1,y1,...,x4,y4 clockwise from top-left, in page pixels")
+    words: list[WordOut]
+
+
 class PredictionOut(BaseModel):
     text: str
-    confidence: float = Field(description="Probability that every character is right")
+    confidence: float = Field(description="Probability that every character is right (page: mean over lines)")
     chars: list[CharOut]
     model: str
     elapsed_ms: float
+    mode: str = "line"
+    width: int | None = Field(None, description="page mode: the page's size")
+    height: int | None = None
+    lines: list[LineOut] | None = Field(None, description="page mode: every line in reading order")
 
 
 class BatchItem(BaseModel):
@@ -104,6 +125,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         yield
         await batcher.stop()
         decoders.shutdown(wait=False, cancel_futures=True)
+        pages.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="textrec", version=__version__, lifespan=lifespan,
                   description="Text recognition: upload an image of a word or line, get its text and confidences.")
@@ -117,6 +139,17 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     # Image decoding runs on a few threads of our own rather than anyio's pool of 40: each thread that touches
     # image buffers keeps its own malloc arena, and 40 of them made resident memory double under load.
     decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="textrec-decode")
+    pages = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textrec-page")  # a page already fills the cores
+
+    @functools.lru_cache(maxsize=1)
+    def load_page_reader() -> PageReader:  # loaded on the first page, so a word/line server pays nothing for it
+        return PageReader(recognizer, settings.detector, max_pixels=settings.max_pixels)
+
+    def page_reader() -> PageReader:
+        try:
+            return load_page_reader()
+        except TextrecError as exc:
+            raise RequestError(503, f"page mode is unavailable on this server: {exc}") from None
 
     async def to_array(data: bytes, name: str):
         return await asyncio.get_running_loop().run_in_executor(
@@ -165,9 +198,24 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.post("/predict", response_model=PredictionOut, responses=ERRORS, dependencies=[Depends(require_key)],
               summary="Read one image")
-    async def predict(file: UploadFile = File(..., description="An image of a word or a text line")) -> dict:
+    async def predict(file: UploadFile = File(..., description="An image of a word, a text line or a page"),
+                      mode: str = Form("line", description="word, line, page, or auto (page for page-sized images)")) -> dict:
         start = time.perf_counter()
-        array = await to_array(await file.read(settings.max_upload_bytes + 1), file.filename or "file")
+        if mode not in ("word", "line", "page", "auto"):
+            raise RequestError(422, f"mode must be word, line, page or auto, got {mode!r}")
+        data = await file.read(settings.max_upload_bytes + 1)
+        if mode in ("page", "auto"):
+            image = await asyncio.get_running_loop().run_in_executor(
+                decoders, page_image, data, settings.max_upload_bytes, settings.max_pixels, file.filename or "file")
+            if mode == "page" or is_page_sized(image.width, image.height):
+                result = await asyncio.get_running_loop().run_in_executor(pages, page_reader().read, image)
+                metrics.images.inc()
+                lines = [line.to_dict() for line in result.lines]
+                confidence = sum(line["confidence"] for line in lines) / len(lines) if lines else 0.0
+                return {"text": result.text, "confidence": round(confidence, 4), "chars": [], "model": model_name,
+                        "mode": "page", "width": result.width, "height": result.height, "lines": lines,
+                        "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+        array = await to_array(data, file.filename or "file")
         prediction = (await recognize([array]))[0]
         return {**reading(prediction), "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 

@@ -12,7 +12,9 @@ import numpy as np
 
 from textrec.decoding import Prediction
 from textrec.errors import CorruptImage, ImageTooLarge, NotAnImage, TextrecError
-from textrec.preprocess import PreprocessConfig, prepare
+from PIL import Image
+
+from textrec.preprocess import PreprocessConfig, load_image, prepare
 
 API_KEY_MESSAGE = "missing or wrong API key (send it in the X-API-Key header)"
 
@@ -28,12 +30,21 @@ class RequestError(Exception):
 def image_array(data: bytes, preprocess: PreprocessConfig, max_bytes: int, max_pixels: int,
                 name: str = "image") -> np.ndarray:
     """Bytes of an uploaded image -> the array the model reads, or a RequestError that names the problem."""
+    return _decode(lambda: prepare(bytes(data), preprocess, max_pixels=max_pixels), data, max_bytes, name)
+
+
+def page_image(data: bytes, max_bytes: int, max_pixels: int, name: str = "image") -> Image.Image:
+    """Bytes of an uploaded page -> a grayscale PIL image, with the same limits and errors as `image_array`."""
+    return _decode(lambda: load_image(bytes(data), max_pixels), data, max_bytes, name)
+
+
+def _decode(decode, data: bytes, max_bytes: int, name: str):
     if not data:
         raise RequestError(422, f"{name}: empty (0 bytes)")
     if len(data) > max_bytes:
         raise RequestError(413, f"{name}: {len(data):,} bytes; the limit is {max_bytes:,}")
     try:
-        return prepare(bytes(data), preprocess, max_pixels=max_pixels)
+        return decode()
     except ImageTooLarge as exc:
         raise RequestError(413, f"{name}: {exc}") from None
     except NotAnImage:

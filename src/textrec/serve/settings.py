@@ -14,6 +14,7 @@ ENV_PREFIX = "TEXTREC_"
 class ServeSettings:
     model: str | None = None  # model folder, .onnx file, or None for the bundled default
     backend: str = "auto"
+    detector: str | None = None  # line detector for mode=page (.onnx or folder); None for the bundled one
     max_upload_bytes: int = 10 * 2**20  # one image
     max_request_bytes: int = 64 * 2**20  # a whole request body
     max_pixels: int = 50_000_000  # per image, checked from the header before decoding

@@ -1,0 +1,110 @@
+"""The line detector at run time: a page scaled to about a megapixel (the scale training used), one ONNX
+graph to a kernel map, kernels grown to line boxes in page pixels. Torch-free."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from textrec.errors import TextrecError, reject_unknown
+from textrec.pages.geometry import Box
+from textrec.pages.kernels import boxes_from_map
+
+DETECTOR_FORMAT = "textrec-detector"
+DEFAULT_DETECTOR = Path(__file__).resolve().parent.parent / "models" / "detector"
+
+
+@dataclass
+class DetectorInput:
+    """How a page becomes detector input; stored in the detector's config so inference matches training."""
+
+    target_pixels: int = 1_000_000  # pages are scaled to about this many pixels (up to max_scale)
+    max_scale: float = 2.0
+    multiple: int = 16
+    stride: int = 2
+    mean: float = 0.5
+    std: float = 0.5
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> "DetectorInput":
+        values = dict(values or {})
+        reject_unknown(values, cls.__dataclass_fields__, "detector input")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def scale_for(self, width: int, height: int) -> float:
+        return min(self.max_scale, math.sqrt(self.target_pixels / max(1, width * height)))
+
+
+def page_input(page: Image.Image, config: DetectorInput, scale: float | None = None) -> tuple[np.ndarray, float, float]:
+    """A grayscale page to the detector's normalised HxW array (sides multiples of `multiple`) and the x/y
+    factors from page to input pixels."""
+    scale = config.scale_for(page.width, page.height) if scale is None else scale
+    m = config.multiple
+    w = max(m, round(page.width * scale / m) * m)
+    h = max(m, round(page.height * scale / m) * m)
+    resized = page.resize((w, h), Image.Resampling.BILINEAR) if (w, h) != page.size else page
+    array = (np.asarray(resized, dtype=np.float32) / 255.0 - config.mean) / config.std
+    return array, w / page.width, h / page.height
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+class LineDetector:
+    """`detect(page)` -> [(Box in page pixels, score)]. Loads an ONNX graph carrying its config."""
+
+    def __init__(self, model: str | Path | None = None, threads: int | None = None,
+                 threshold: float = 0.5, min_score: float = 0.6):
+        import onnxruntime as ort
+
+        path = Path(model) if model is not None else DEFAULT_DETECTOR
+        self.path = path / "model.onnx" if path.is_dir() else path
+        if not self.path.is_file():
+            raise TextrecError(f"detector model not found: {self.path}")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise TextrecError(f"cannot load detector {self.path}: {exc}") from None
+        self.config = read_detector_metadata(self.session.get_modelmeta().custom_metadata_map, str(self.path))
+        self.input = DetectorInput.from_dict(self.config["input"])
+        self.threshold, self.min_score = threshold, min_score
+        self.input_name = self.session.get_inputs()[0].name
+
+    def probability(self, array: np.ndarray) -> np.ndarray:
+        logits = self.session.run(None, {self.input_name: array[None, None].astype(np.float32)})[0]
+        return sigmoid(logits[0, 0])
+
+    def detect(self, page: Image.Image) -> list[tuple[Box, float]]:
+        array, sx, sy = page_input(page, self.input)
+        boxes = boxes_from_map(self.probability(array), self.input.stride, self.threshold, self.min_score)
+        return [(box.scaled(1 / sx, 1 / sy), score) for box, score in boxes]
+
+
+def read_detector_metadata(metadata: dict[str, str], where: str) -> dict[str, Any]:
+    try:
+        config = json.loads(metadata["textrec_config"])
+    except KeyError:
+        raise TextrecError(f"{where} carries no textrec config in its metadata") from None
+    except json.JSONDecodeError as exc:
+        raise TextrecError(f"{where}: its config metadata is not valid JSON: {exc}") from None
+    if not isinstance(config, dict) or config.get("format") != DETECTOR_FORMAT:
+        raise TextrecError(f"{where} is not a textrec line detector (config 'format' is not {DETECTOR_FORMAT!r})")
+    if not isinstance(config.get("input"), dict):
+        raise TextrecError(f"{where}: detector config 'input' must be an object")
+    try:
+        DetectorInput.from_dict(config["input"])
+    except (TypeError, ValueError) as exc:
+        raise TextrecError(f"{where}: bad detector config: {exc}") from None
+    return config
