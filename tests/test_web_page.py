@@ -62,3 +62,20 @@ def test_paste_an_image(page):
     }""", data)
     page.wait_for_selector("#result[data-state=done]", timeout=20_000)
     assert page.inner_text("#result") == "Hello"
+
+
+def test_a_page_is_shown_with_its_line_boxes(page, tmp_path):
+    """Page mode: the server finds the lines and the page draws one box per line over the image."""
+    from tests.test_pages import two_column_page
+
+    path = tmp_path / "columns.png"
+    two_column_page().save(path)
+    page.select_option("#mode", "page")
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("#result[data-state=done]", timeout=60_000)
+    assert page.get_attribute("#result", "data-mode") == "page"
+    assert page.locator("#boxes polygon").count() == 8
+    assert "quick brown" in page.inner_text("#result")
+    box = page.locator("#boxes polygon").first.bounding_box()
+    assert box is not None and box["width"] > 20  # drawn over the image, at its displayed scale
+    page.screenshot(path=str(tmp_path / "page-mode.png"))

@@ -13,7 +13,7 @@ from PIL import Image
 
 from textrec.errors import TextrecError, reject_unknown
 from textrec.pages.geometry import Box
-from textrec.pages.kernels import boxes_from_map
+from textrec.pages.kernels import MIN_SCORE, THRESHOLD, boxes_from_map
 
 DETECTOR_FORMAT = "textrec-detector"
 DEFAULT_DETECTOR = Path(__file__).resolve().parent.parent / "models" / "detector"
@@ -63,7 +63,7 @@ class LineDetector:
     """`detect(page)` -> [(Box in page pixels, score)]. Loads an ONNX graph carrying its config."""
 
     def __init__(self, model: str | Path | None = None, threads: int | None = None,
-                 threshold: float = 0.5, min_score: float = 0.6):
+                 threshold: float = THRESHOLD, min_score: float = MIN_SCORE):
         import onnxruntime as ort
 
         path = Path(model) if model is not None else DEFAULT_DETECTOR

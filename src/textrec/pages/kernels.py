@@ -12,6 +12,10 @@ from scipy import ndimage
 from textrec.pages.geometry import Box, Quad, box_from_quad
 
 SHRINK = 0.5
+# a kernel pixel is p > THRESHOLD; a component is a line if its mean p > MIN_SCORE (chosen on SROIE pages 225-239,
+# held out from the detector's training: F1 0.93 there vs 0.83 at 0.5/0.6)
+THRESHOLD = 0.7
+MIN_SCORE = 0.9
 
 
 def kernel_of(box: Box) -> Box:
@@ -36,7 +40,7 @@ def kernel_map(quads: list[Quad], size: tuple[int, int], stride: int) -> np.ndar
     return np.asarray(canvas, dtype=np.uint8)
 
 
-def boxes_from_map(probability: np.ndarray, stride: int, threshold: float = 0.5, min_score: float = 0.6,
+def boxes_from_map(probability: np.ndarray, stride: int, threshold: float = THRESHOLD, min_score: float = MIN_SCORE,
                    min_pixels: int = 3, max_angle: float = math.radians(25)) -> list[tuple[Box, float]]:
     """Connected kernels -> grown line boxes in input pixels, each with its mean kernel probability."""
     labels, count = ndimage.label(probability > threshold)

@@ -1,6 +1,7 @@
 """Reading order by recursive XY-cut on the line boxes (in the deskewed frame): at each level cut at the widest
 gap, across the page (between bands) or down it (between columns); a region with no gap worth cutting is a
-block, read row by row, left to right. Gaps are measured in line heights so it works at any scale."""
+block, read row by row, left to right. Gaps are measured in line heights so it works at any scale. A gap down
+the page between *short* runs (a receipt's quantities, prices, amounts) is a table's, read across, not columns."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 BLOCK_GAP = 0.8  # a vertical gap of this many line heights starts a new block
-COLUMN_GAP = 1.0  # a horizontal gap (down the whole region) of at least this many line heights separates columns...
-TABLE_GAP = 6.0  # ...and up to this many: wider gaps between aligned runs are a table's cells, read across
+COLUMN_GAP = 0.75  # a horizontal gap down the whole region, this wide, separates columns...
+COLUMN_LINE = 4.0  # ...when the lines on both sides are text, this many line heights long (median), not cells
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,13 @@ def _cut(indices: list[int], extents: list[Extent], height: float, blocks: list[
         return
     # overlap of a quarter line height or less does not join bands (rotated boxes of adjacent lines touch)
     slack = 0.25 * height
-    rows = _gaps([(extents[i].top + slack, extents[i].bottom - slack, i) for i in indices])
+    rows = [(gap - 2 * slack, at) for gap, at in
+            _gaps([(extents[i].top + slack, extents[i].bottom - slack, i) for i in indices])]
     cols = [g for g in _gaps([(extents[i].left, extents[i].right, i) for i in indices])
-            if COLUMN_GAP * height <= g[0] <= TABLE_GAP * height]
+            if g[0] >= COLUMN_GAP * height and _text_on_both_sides(indices, extents, g[1], height)]
     best_row = max(rows, default=(0.0, 0.0))
     best_col = max(cols, default=(0.0, 0.0))
-    if best_col[0] >= height * COLUMN_GAP and best_col[0] / height >= best_row[0] / height:
+    if best_col[0] > 0 and best_col[0] >= best_row[0]:
         at = best_col[1]
         parts = [[i for i in indices if (extents[i].left + extents[i].right) / 2 < at],
                  [i for i in indices if (extents[i].left + extents[i].right) / 2 >= at]]
@@ -70,6 +72,12 @@ def _cut(indices: list[int], extents: list[Extent], height: float, blocks: list[
     for part in parts:
         if part:
             _cut(part, extents, height, blocks)
+
+
+def _text_on_both_sides(indices: list[int], extents: list[Extent], at: float, height: float) -> bool:
+    sides = ([extents[i].right - extents[i].left for i in indices if extents[i].right <= at],
+             [extents[i].right - extents[i].left for i in indices if extents[i].left >= at])
+    return all(len(side) >= 2 and float(np.median(side)) >= COLUMN_LINE * height for side in sides)
 
 
 def _rows(indices: list[int], extents: list[Extent], height: float) -> list[int]:

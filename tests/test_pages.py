@@ -1,0 +1,228 @@
+"""Whole pages: kernel targets and their inverse, reading order, the bundled detector and recognizer together
+on rendered pages (two columns, blank, huge, long lines), outputs (JSON, hOCR, PNG) and the CLI's page mode."""
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from typer.testing import CliRunner
+
+from textrec.cli import app
+from textrec.errors import ImageTooLarge
+from textrec.pages.evaluate import PageScores, match
+from textrec.pages.geometry import Box, box_from_quad, iou
+from textrec.pages.kernels import boxes_from_map, kernel_map
+from textrec.pages.order import Extent, reading_order
+from textrec.pages.outputs import draw_page, to_hocr
+from textrec.pages.pipeline import PageReader, is_page_sized
+from textrec.synth.pages import PageRenderer
+
+FONT = Path(__file__).resolve().parents[1] / "src/textrec/synth/fonts/DejaVuSerif.ttf"
+LEFT = ["the quick brown fox", "jumps over a lazy", "dog near the river", "every single day"]
+RIGHT = ["pack my box with", "five dozen liquor", "jugs before noon", "and then rest"]
+
+
+def two_column_page() -> Image.Image:
+    """Two columns of text, a gutter of about 1.5 line heights between them, rows level across the gutter."""
+    page = Image.new("L", (1100, 700), 255)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(str(FONT), 30)
+    right_x = 60 + max(font.getlength(text) for text in LEFT) + 45
+    for row, (left, right) in enumerate(zip(LEFT, RIGHT)):
+        draw.text((60, 120 + row * 52), left, font=font, fill=0)
+        draw.text((right_x, 120 + row * 52), right, font=font, fill=0)
+    return page
+
+
+@pytest.fixture(scope="module")
+def reader() -> PageReader:
+    return PageReader()
+
+
+def test_iou_of_known_quads():
+    square = (0, 0, 10, 0, 10, 10, 0, 10)
+    assert iou(square, square) == pytest.approx(1.0)
+    assert iou(square, (5, 0, 15, 0, 15, 10, 5, 10)) == pytest.approx(50 / 150)
+    assert iou(square, (20, 20, 30, 20, 30, 30, 20, 30)) == 0.0
+    turned = Box(5, 5, 10, 10, np.pi / 4).quad()  # a square on its corner: overlap is an octagon
+    assert 0.6 < iou(square, turned) < 0.9
+
+
+def test_kernel_targets_read_back_to_the_boxes_they_came_from():
+    """The detector's target, read by the runtime's post-processing, gives back the lines it was drawn from."""
+    page, lines = PageRenderer(seed=3).sample(0)
+    quads = [line.quad for line in lines]
+    target = kernel_map(quads, page.size, 2).astype(np.float32)
+    found = [box.quad() for box, _ in boxes_from_map(target, 2)]
+    pairs = match(quads, found)
+    assert len(pairs) >= 0.9 * len(quads) and len(found) <= 1.1 * len(quads)
+    assert np.median([iou(quads[i], found[j]) for i, j in pairs]) > 0.75
+
+
+def test_reading_order_reads_columns_down_and_table_rows_across():
+    h = 20
+    left = [Extent(0, y, 300, y + h) for y in range(0, 200, 30)]
+    right = [Extent(340, y, 640, y + h) for y in range(0, 200, 30)]  # gutter of 2 line heights: columns
+    order, blocks = reading_order(left + right)
+    assert order == list(range(len(left) + len(right)))
+    assert blocks[0] != blocks[-1]
+    # a receipt: labels, quantities and prices (short runs) are a table, read across, row by row
+    labels = [Extent(0, y, 100, y + h) for y in range(0, 100, 25)]
+    quantities = [Extent(150, y, 170, y + h) for y in range(0, 100, 25)]
+    prices = [Extent(400, y, 450, y + h) for y in range(0, 100, 25)]
+    order, _ = reading_order(labels + quantities + prices)
+    assert order == [i for row in range(4) for i in (row, row + 4, row + 8)]
+
+
+def test_page_sized_rule():
+    assert is_page_sized(800, 1200) and not is_page_sized(228, 39) and not is_page_sized(2000, 120)
+
+
+def test_scores_count_an_unmatched_line_as_fully_wrong():
+    scores = PageScores()
+    truth = [((0, 0, 100, 0, 100, 20, 0, 20), "HELLO WORLD"), ((0, 40, 100, 40, 100, 60, 0, 60), "BYE")]
+    scores.add(truth, [((0, 0, 100, 0, 100, 20, 0, 20), "hello world")])
+    report = scores.report()
+    assert report["det_precision"] == 1.0 and report["det_recall"] == 0.5
+    assert report["word_precision"] == 1.0 and report["word_recall"] == pytest.approx(2 / 3)
+    assert report["line_cer"] == pytest.approx(3 / 14)
+
+
+def test_detector_overfits_a_few_synthetic_pages():
+    """A fresh detector trained on three whole synthetic pages (at the runtime's scale) finds their lines."""
+    import torch
+
+    from textrec.pages.detect import DetectorInput, page_input, sigmoid
+    from textrec.training.detector import DetectorSystem
+
+    torch.manual_seed(0)
+    detector_input = DetectorInput(target_pixels=200_000)
+    renderer = PageRenderer(seed=11)
+    arrays, scaled = [], []
+    for page, lines in (renderer.sample(i) for i in range(3)):
+        array, sx, sy = page_input(page, detector_input)
+        arrays.append(array)
+        scaled.append([tuple(v * (sx if i % 2 == 0 else sy) for i, v in enumerate(line.quad)) for line in lines])
+    # one batch of the three pages, padded to a common size (batch-norm statistics then match evaluation's)
+    h, w = max(a.shape[0] for a in arrays), max(a.shape[1] for a in arrays)
+    images = torch.full((3, 1, h, w), 1.0)
+    for i, array in enumerate(arrays):
+        images[i, 0, : array.shape[0], : array.shape[1]] = torch.from_numpy(array)
+    targets = torch.from_numpy(np.stack([kernel_map(q, (w, h), 2) for q in scaled])[:, None]).float()
+    system = DetectorSystem({"name": "unet", "channels": [12, 24, 48, 64]}, detector_input.to_dict(), 1e-2, 0.0, 1)
+    optimizer = torch.optim.Adam(system.parameters(), lr=1e-2)
+    for step in range(150):
+        loss = system.training_step((images, targets), step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    system.eval()
+    with torch.no_grad():
+        probability = sigmoid(system(images).numpy()[:, 0])
+    hits = truth = found = 0
+    for page_map, quads in zip(probability, scaled):
+        boxes = [box.quad() for box, _ in boxes_from_map(page_map, 2)]
+        hits += len(match(quads, boxes))
+        truth, found = truth + len(quads), found + len(boxes)
+    assert hits / truth > 0.8 and hits / max(1, found) > 0.8, (hits, truth, found)
+
+
+def test_two_column_page_comes_out_in_reading_order(reader):
+    from rapidfuzz.distance import Levenshtein
+
+    result = reader.read(two_column_page())
+    texts = [line.text for line in result.lines]
+    expected = LEFT + RIGHT
+    assert len(texts) == len(expected), texts
+    for got, want in zip(texts, expected):  # each line where it belongs, read nearly right
+        assert Levenshtein.normalized_distance(got.lower(), want) < 0.25, (got, want)
+    assert len({line.block for line in result.lines[:4]} & {line.block for line in result.lines[4:]}) == 0
+
+
+def test_blank_page_gives_no_lines_and_no_error(reader):
+    result = reader.read(Image.new("L", (900, 1200), 250))
+    assert result.lines == [] and result.text == "" and result.warnings == []
+
+
+def test_huge_page_is_refused_from_its_header_and_a_large_one_downscaled_with_a_warning(tmp_path, reader):
+    huge = tmp_path / "huge.png"
+    Image.new("L", (12000, 12000), 255).save(huge)
+    with pytest.raises(ImageTooLarge, match="12000x12000"):
+        reader.read(huge)
+    result = reader.read(Image.new("L", (5000, 7000), 255))
+    assert result.lines == [] and "5000x7000" in result.warnings[0] and "may be missed" in result.warnings[0]
+
+
+def test_long_line_of_120_characters_is_read_whole(reader):
+    from rapidfuzz.distance import Levenshtein
+
+    text = ("Invoice 2041 total due by March 3rd for services rendered including delivery "
+            "installation and support call fees paid")
+    assert len(text) >= 110
+    font = ImageFont.truetype(str(FONT), 28)
+    width = int(font.getlength(text)) + 40
+    page = Image.new("L", (width, 400), 255)
+    ImageDraw.Draw(page).text((20, 180), text, font=font, fill=0)
+    result = reader.read(page)
+    read = " ".join(line.text for line in result.lines)
+    assert len(read) >= 100 and Levenshtein.normalized_distance(read, text) < 0.1, read
+
+
+def test_outputs_json_hocr_and_picture(reader, tmp_path):
+    page = two_column_page()
+    result = reader.read(page)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert len(data["lines"]) == len(result.lines) and all(len(line["quad"]) == 8 for line in data["lines"])
+    assert any(line["words"] for line in data["lines"])
+    word = data["lines"][0]["words"][0]
+    assert box_from_quad(word["quad"]).width < box_from_quad(data["lines"][0]["quad"]).width
+    root = ET.fromstring(to_hocr(result, "page.png").split("\n", 2)[2])
+    spans = [e for e in root.iter() if e.get("class") == "ocr_line"]
+    assert len(spans) == len(result.lines)
+    picture = draw_page(page, result)
+    assert picture.size == page.size and picture.mode == "RGB"
+    assert np.asarray(picture)[..., 0].astype(int).sum() != np.asarray(picture)[..., 1].astype(int).sum()
+
+
+def test_cli_reads_page_sized_images_as_pages(tmp_path):
+    path = tmp_path / "columns.png"
+    two_column_page().save(path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["read", str(path), "--json", "--hocr", str(tmp_path / "out.hocr"),
+                                 "--draw", str(tmp_path / "boxes.png")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output.strip().splitlines()[-1])
+    assert data["mode"] == "page" and len(data["lines"]) == 8
+    assert (tmp_path / "out.hocr").read_text().count('class="ocr_line"') == 8
+    assert Image.open(tmp_path / "boxes.png").size == (1100, 700)
+    forced = runner.invoke(app, ["read", str(path), "--mode", "line"])
+    assert forced.exit_code == 0 and "\n" not in forced.output.strip()  # one reading of the whole image
+
+
+def test_server_reads_a_page_over_http():
+    import httpx
+
+    from textrec.serve.app import create_app
+    from textrec.serve.settings import ServeSettings
+    from tests.serving import running_server
+
+    buffer = io.BytesIO()
+    two_column_page().save(buffer, format="PNG")
+    word = (Path(__file__).resolve().parents[1] / "examples" / "receipt-total.png").read_bytes()
+    with running_server(create_app(ServeSettings())) as url, httpx.Client(base_url=url, timeout=60) as client:
+        page = client.post("/predict", files={"file": ("page.png", buffer.getvalue())}, data={"mode": "page"})
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert body["mode"] == "page" and len(body["lines"]) == 8 and body["width"] == 1100
+        assert all(len(line["quad"]) == 8 for line in body["lines"])
+        auto = client.post("/predict", files={"file": ("word.png", word)}, data={"mode": "auto"})
+        assert auto.status_code == 200 and auto.json()["mode"] == "line" and auto.json()["text"] == "TOTAL 12.50"
+        bad = client.post("/predict", files={"file": ("page.png", buffer.getvalue())}, data={"mode": "poster"})
+        assert bad.status_code == 422 and "mode must be" in bad.json()["error"]
+        junk = client.post("/predict", files={"file": ("x.png", b"not an image")}, data={"mode": "page"})
+        assert junk.status_code == 415
