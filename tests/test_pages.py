@@ -185,7 +185,7 @@ def test_outputs_json_hocr_and_picture(reader, tmp_path):
     spans = [e for e in root.iter() if e.get("class") == "ocr_line"]
     assert len(spans) == len(result.lines)
     picture = draw_page(page, result)
-    assert picture.size == page.size and picture.mode == "RGB"
+    assert picture.size == (2 * page.width, page.height) and picture.mode == "RGB"  # page | text read
     assert np.asarray(picture)[..., 0].astype(int).sum() != np.asarray(picture)[..., 1].astype(int).sum()
 
 
@@ -199,7 +199,7 @@ def test_cli_reads_page_sized_images_as_pages(tmp_path):
     data = json.loads(result.output.strip().splitlines()[-1])
     assert data["mode"] == "page" and len(data["lines"]) == 8
     assert (tmp_path / "out.hocr").read_text().count('class="ocr_line"') == 8
-    assert Image.open(tmp_path / "boxes.png").size == (1100, 700)
+    assert Image.open(tmp_path / "boxes.png").size == (2200, 700)
     forced = runner.invoke(app, ["read", str(path), "--mode", "line"])
     assert forced.exit_code == 0 and "\n" not in forced.output.strip()  # one reading of the whole image
 
@@ -226,3 +226,21 @@ def test_server_reads_a_page_over_http():
         assert bad.status_code == 422 and "mode must be" in bad.json()["error"]
         junk = client.post("/predict", files={"file": ("x.png", b"not an image")}, data={"mode": "page"})
         assert junk.status_code == 415
+
+
+def test_bundled_detector_onnx_matches_its_safetensors_weights():
+    import torch
+    from safetensors.torch import load_file
+
+    from textrec.networks.detector import build_detector
+    from textrec.pages.detect import DEFAULT_DETECTOR, LineDetector, page_input
+
+    config = json.loads((DEFAULT_DETECTOR / "config.json").read_text())
+    network = build_detector(config["network"])
+    network.load_state_dict(load_file(str(DEFAULT_DETECTOR / "weights.safetensors")))
+    runtime = LineDetector()
+    array, _, _ = page_input(two_column_page(), runtime.input)
+    with torch.no_grad():
+        expected = network.eval()(torch.from_numpy(array)[None, None]).numpy()
+    got = runtime.session.run(None, {runtime.input_name: array[None, None]})[0]
+    assert np.abs(got - expected).max() < 1e-3

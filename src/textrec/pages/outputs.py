@@ -1,5 +1,5 @@
 """A page result as hOCR (for tools that read it: search layers, hocr-tools) and as a picture for a person to
-check: each line's box, coloured by block, with the text read above it."""
+check: each line's box, coloured by block, beside the text read written into the same box."""
 from __future__ import annotations
 
 from html import escape
@@ -57,27 +57,38 @@ def to_hocr(result: PageResult, name: str = "page") -> str:
 
 
 def draw_page(image: ImageInput, result: PageResult, words: bool = False) -> Image.Image:
-    """The page in colour with every line's quad and its text; blocks in different colours."""
+    """Side by side, for a person to check: the page with every line's quad (blocks in different colours), and
+    a white panel with the text read written into the same boxes."""
     page = load_image(image).convert("RGB")
-    draw = ImageDraw.Draw(page)
-    size = max(10, min(28, round(_median_height(result) * 0.7)))
-    font = ImageFont.truetype(str(LABEL_FONT), size) if LABEL_FONT.is_file() else ImageFont.load_default()
+    canvas = Image.new("RGB", (2 * page.width, page.height), (255, 255, 255))
+    canvas.paste(page, (0, 0))
+    draw = ImageDraw.Draw(canvas)
     for line in result.lines:
         colour = COLOURS[line.block % len(COLOURS)]
         points = [(line.quad[i], line.quad[i + 1]) for i in range(0, 8, 2)]
         draw.polygon(points, outline=colour, width=2)
+        draw.polygon([(x + page.width, y) for x, y in points], outline=colour, width=1)
         if words:
             for word in line.words:
                 draw.polygon([(word.quad[i], word.quad[i + 1]) for i in range(0, 8, 2)], outline=(120, 120, 120))
-        x, y = points[0]
-        left, top, right, bottom = draw.textbbox((x, y - size - 2), line.text, font=font)
-        draw.rectangle((left - 1, top - 1, right + 1, bottom + 1), fill=(255, 255, 235))
-        draw.text((x, y - size - 2), line.text, fill=colour, font=font)
-    return page
+        _write_in_box(draw, line.text, line.quad, page.width, colour)
+    return canvas
 
 
-def _median_height(result: PageResult) -> float:
-    from textrec.pages.geometry import box_from_quad
+def _write_in_box(draw: ImageDraw.ImageDraw, text: str, quad: Quad, shift: int, colour) -> None:
+    """The text at a size that fills its box's height, shrunk to fit its width."""
+    xs, ys = quad[0::2], quad[1::2]
+    width, height = max(xs) - min(xs), max(ys) - min(ys)
+    size = max(6, round(height * 0.8))
+    font = _label_font(size)
+    length = draw.textlength(text, font=font)
+    if length > width > 0:
+        size = max(6, int(size * width / length))
+        font = _label_font(size)
+    draw.text((min(xs) + shift + 2, (min(ys) + max(ys)) / 2), text, fill=colour, font=font, anchor="lm")
 
-    heights = sorted(box_from_quad(line.quad).height for line in result.lines)
-    return heights[len(heights) // 2] if heights else 16.0
+
+def _label_font(size: int):
+    return ImageFont.truetype(str(LABEL_FONT), size) if LABEL_FONT.is_file() else ImageFont.load_default()
+
+
