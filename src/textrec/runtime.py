@@ -16,23 +16,28 @@ METADATA_KEY = "textrec_config"
 ONNX_NAME = "model.onnx"  # an exported copy inside a model folder (the bundled default has one)
 
 
+def onnx_session(path: Path, threads: int | None, what: str):
+    """A CPU onnxruntime session (`threads` intra-op threads, if given); a bad file is a TextrecError naming it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise TextrecError(f"cannot load {what} {path}: {exc}") from None
+
+
 class OnnxRecognizer(BatchReader):
     """Like `textrec.Recognizer`, for a `.onnx` file written by `textrec export` (its config in the metadata)."""
 
     def __init__(self, model: str | Path, decoder: str = "greedy", beam_width: int = 10,
                  lexicon: Iterable[str] | None = None, batch_size: int = 32, threads: int | None = None):
-        import onnxruntime as ort
-
         self.path = Path(model)
         if not self.path.is_file():
             raise TextrecError(f"model file not found: {self.path}")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise TextrecError(f"cannot load ONNX model {self.path}: {exc}") from None
+        self.session = onnx_session(self.path, threads, "ONNX model")
         metadata = self.session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in metadata:
             raise TextrecError(f"{self.path} carries no textrec config in its metadata (export it with textrec export)")
@@ -43,17 +48,15 @@ class OnnxRecognizer(BatchReader):
             raise TextrecError(f"{self.path}: bad textrec config in the ONNX metadata ({exc!r:.100})") from None
         self._configure(config, decoder, beam_width, lexicon, batch_size)
         if self.attention:
-            self._load_step_graph(config, options)
+            self._load_step_graph(config, threads)
         classes = (self.step_session if self.attention else self.session).get_outputs()[0].shape[-1]
         if isinstance(classes, int) and classes != self.charset.num_classes:
             raise TextrecError(f"{self.path}: the network gives {classes} classes but its charset has "
                                f"{self.charset.num_classes} (with the blank): a wrong charset for these weights")
         self.input_name = self.session.get_inputs()[0].name
 
-    def _load_step_graph(self, config: dict, options) -> None:
+    def _load_step_graph(self, config: dict, threads: int | None) -> None:
         """An attention model is two graphs: this file encodes, a second one beside it decodes one step."""
-        import onnxruntime as ort
-
         try:
             attention = config["attention"]
             step_file = self.path.parent / Path(attention["step_graph"]).name
@@ -63,10 +66,7 @@ class OnnxRecognizer(BatchReader):
             raise TextrecError(f"{self.path}: attention settings missing from the ONNX metadata ({exc!r})") from None
         if not step_file.is_file():
             raise TextrecError(f"{self.path} needs its decoder step graph {step_file} beside it")
-        try:
-            self.step_session = ort.InferenceSession(str(step_file), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise TextrecError(f"cannot load ONNX step graph {step_file}: {exc}") from None
+        self.step_session = onnx_session(step_file, threads, "ONNX step graph")
 
     def _encode(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]

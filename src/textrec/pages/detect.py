@@ -14,6 +14,7 @@ from PIL import Image
 from textrec.errors import TextrecError, reject_unknown
 from textrec.pages.geometry import Box
 from textrec.pages.kernels import MIN_SCORE, THRESHOLD, boxes_from_map
+from textrec.runtime import METADATA_KEY, ONNX_NAME, onnx_session
 
 DETECTOR_FORMAT = "textrec-detector"
 DEFAULT_DETECTOR = Path(__file__).resolve().parent.parent / "models" / "detector"
@@ -64,19 +65,11 @@ class LineDetector:
 
     def __init__(self, model: str | Path | None = None, threads: int | None = None,
                  threshold: float = THRESHOLD, min_score: float = MIN_SCORE):
-        import onnxruntime as ort
-
         path = Path(model) if model is not None else DEFAULT_DETECTOR
-        self.path = path / "model.onnx" if path.is_dir() else path
+        self.path = path / ONNX_NAME if path.is_dir() else path
         if not self.path.is_file():
             raise TextrecError(f"detector model not found: {self.path}")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise TextrecError(f"cannot load detector {self.path}: {exc}") from None
+        self.session = onnx_session(self.path, threads, "detector")
         self.config = read_detector_metadata(self.session.get_modelmeta().custom_metadata_map, str(self.path))
         self.input = DetectorInput.from_dict(self.config["input"])
         self.threshold, self.min_score = threshold, min_score
@@ -94,7 +87,7 @@ class LineDetector:
 
 def read_detector_metadata(metadata: dict[str, str], where: str) -> dict[str, Any]:
     try:
-        config = json.loads(metadata["textrec_config"])
+        config = json.loads(metadata[METADATA_KEY])
     except KeyError:
         raise TextrecError(f"{where} carries no textrec config in its metadata") from None
     except json.JSONDecodeError as exc:

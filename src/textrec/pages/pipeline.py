@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from textrec.errors import TextrecError
 from textrec.pages.detect import LineDetector
 from textrec.pages.geometry import Box, Quad
 from textrec.pages.order import Extent, reading_order
@@ -201,4 +200,4 @@ def is_page_sized(width: int, height: int) -> bool:
     return height >= 200 and width >= 200 and width / height < 8
 
 
-__all__ = ["PageReader", "PageResult", "Line", "Word", "read_page", "is_page_sized", "TextrecError"]
+__all__ = ["PageReader", "PageResult", "Line", "Word", "read_page", "is_page_sized"]

@@ -24,6 +24,7 @@ from textrec import __version__
 from textrec.errors import TextrecError
 from textrec.decoding import Prediction
 from textrec.pages.pipeline import PageReader, is_page_sized
+from textrec.preprocess import normalize, resize
 from textrec.recognizer import load_recognizer
 from textrec.serve.batching import MicroBatcher, QueueFull
 from textrec.serve.images import (API_KEY_MESSAGE, RequestError, image_array, instance_images, key_matches,
@@ -215,7 +216,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 return {"text": result.text, "confidence": round(confidence, 4), "chars": [], "model": model_name,
                         "mode": "page", "width": result.width, "height": result.height, "lines": lines,
                         "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
-        array = await to_array(data, file.filename or "file")
+            # auto, not a page: the image is decoded already, so only resize it (not decode the bytes again)
+            array = normalize(resize(image, recognizer.preprocess), recognizer.preprocess)
+        else:
+            array = await to_array(data, file.filename or "file")
         prediction = (await recognize([array]))[0]
         return {**reading(prediction), "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 

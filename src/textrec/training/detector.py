@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from textrec.pages.detect import DETECTOR_FORMAT, DetectorInput, page_input, sig
 from textrec.pages.evaluate import match
 from textrec.pages.kernels import boxes_from_map, kernel_map
 from textrec.preprocess import load_image
+from textrec.runtime import METADATA_KEY
 from textrec.synth.pages import PageRenderer
 from textrec.training.config import apply_override, merge
 
@@ -195,7 +195,7 @@ def export_detector_onnx(network: torch.nn.Module, config: dict[str, Any], out: 
                                         "kernels": {0: "batch", 2: "map_height", 3: "map_width"}},
                           opset_version=17, dynamo=False)
         graph = onnx.load(str(tmp))
-        graph.metadata_props.add(key="textrec_config", value=json.dumps(config))
+        graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(config))
         onnx.save(graph, str(tmp))
 
     atomic_write(out, write)
