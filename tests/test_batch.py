@@ -57,6 +57,30 @@ def test_each_input_gets_one_line_and_errors_are_lines_too(tmp_path):
     assert again["read"] == 0 and again["already_done"] == 7 and len(_lines(out)) == 7
 
 
+def test_page_images_are_read_line_by_line_with_boxes_and_word_images_whole(tmp_path):
+    from rapidfuzz.distance import Levenshtein
+    from test_pages import LEFT, RIGHT, two_column_page
+
+    _images(tmp_path / "in", 2)
+    two_column_page().save(tmp_path / "in" / "page.png")
+    out = tmp_path / "results.jsonl"
+    run_batch([str(tmp_path / "in")], out, progress=False, mode="auto")
+    lines = {Path(r["input"]).name: r for r in _lines(out)}
+    assert lines["0000.png"]["text"] == "apple" and "mode" not in lines["0000.png"]
+    page = lines["page.png"]
+    assert page["mode"] == "page" and len(page["lines"]) == len(LEFT + RIGHT)
+    first = page["lines"][0]["text"].lower()  # reading order: the left column first
+    assert Levenshtein.normalized_distance(first, LEFT[0]) < 0.25, first
+    for line in page["lines"]:  # each line has its box on the page and its words
+        xs, ys = line["quad"][0::2], line["quad"][1::2]
+        assert 0 <= min(xs) < max(xs) <= 1100 and 0 <= min(ys) < max(ys) <= 700 and line["words"]
+    forced = tmp_path / "forced.jsonl"  # --mode line reads the same page as one line, no boxes of lines
+    run_batch([str(tmp_path / "in" / "page.png")], forced, progress=False, mode="line")
+    assert "lines" not in _lines(forced)[0] and "boxes" in _lines(forced)[0]
+    with pytest.raises(TextrecError, match="mode"):
+        run_batch([str(tmp_path / "in")], tmp_path / "x.jsonl", progress=False, mode="pages")
+
+
 def test_a_torn_last_line_is_cut_and_its_input_read_again(tmp_path):
     paths = _images(tmp_path / "in", 4)
     out = tmp_path / "results.jsonl"

@@ -151,3 +151,32 @@ def test_bucketed_training_runs_and_a_bad_batching_mode_is_named(digits_data, tm
     assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 8
     with pytest.raises(TextrecError, match="data.batches must be 'mixed' or 'bucketed'"):
         train(load_config(None, base + ["name=bad", "data.batches=sorted"]))
+
+
+def test_init_from_starts_with_a_saved_models_weights(trained_model, digits_data, tmp_path):
+    from textrec.training.config import load_config
+    from textrec.training.run import train
+
+    def run(name: str, *extra: str) -> float:
+        folder = train(load_config(None, [
+            f"out_dir={tmp_path}", f"name={name}", "model.charset=digits", f"model.network={TINY_NETWORK}",
+            f"data.train=[{{path: {digits_data['train']}}}]", f"data.val=[{{path: {digits_data['val']}}}]",
+            "data.num_workers=0", "train.logger=none", "train.samples_to_print=0", "train.max_steps=2",
+            "train.lr=1e-9", *extra]))  # two steps at ~0 learning rate: the weights stay where they started
+        return evaluate(folder / "model", [str(digits_data["val"])], limit=40)["metrics"]["cer"]
+
+    assert run("warm", f"model.init_from={trained_model}") < 0.2
+    assert run("cold") > 0.5
+
+
+def test_init_from_a_model_of_another_shape_is_refused_naming_the_difference(trained_model, digits_data, tmp_path):
+    from textrec.errors import TextrecError
+    from textrec.training.config import load_config
+    from textrec.training.run import train
+
+    other = dict(TINY_NETWORK, rnn_hidden=TINY_NETWORK.get("rnn_hidden", 32) * 2)
+    with pytest.raises(TextrecError, match="rnn_hidden"):
+        train(load_config(None, [
+            f"out_dir={tmp_path}", "name=bad", "model.charset=digits", f"model.network={other}",
+            f"model.init_from={trained_model}", f"data.train=[{{path: {digits_data['train']}}}]",
+            "data.num_workers=0", "train.logger=none", "train.max_steps=1"]))

@@ -1,6 +1,8 @@
 """`textrec batch`: OCR over many inputs into a JSON-lines file, in this process or on a Ray cluster.
 
-One line per input: {"input", "text", "confidence", "boxes"} (a box per character) or {"input", "error"}. The output file is the job's
+One line per input: {"input", "text", "confidence", "boxes"} (a box per character) for a word or line image;
+{"input", "mode": "page", "text", "lines": [{"quad", "text", "confidence", "words", ...}], ...} for a page
+(read line by line, as `textrec read` does); or {"input", "error"}. The output file is the job's
 state: a re-run skips every input already in it, so a crash or kill costs only the chunks in flight, and
 the file is valid JSON lines at every moment (whole lines are appended with one write each; a line torn by
 a power cut is cut off on the next run). Ray does the distribution (scheduling, retries, the cluster);
@@ -18,6 +20,7 @@ from typing import Any
 from textrec.errors import TextrecError
 
 MANIFEST_SUFFIXES = {".txt", ".lst", ".list", ".manifest"}
+MODES = ("auto", "word", "line", "page")
 
 
 def expand_images(inputs: Sequence[str]) -> list[str]:
@@ -95,22 +98,58 @@ class ResultWriter:
         os.close(self.fd)
 
 
-def read_chunk(recognizer: Any, paths: Sequence[str]) -> list[dict]:
-    """Recognize a chunk of files; an unreadable file becomes an error line, the rest are read."""
-    from textrec.preprocess import load_image, prepare
+class ChunkReader:
+    """Reads chunks of files with one recognizer. Word and line images go through it in one batch; page
+    images (mode `page`, or `auto` and page-sized) go through a PageReader, whose line detector is loaded at
+    the first page only. An unreadable file becomes an error line; the rest are read."""
 
-    arrays, good, sizes, results = [], [], [], {}
-    for path in paths:
-        try:
-            image = load_image(path)
-            arrays.append(prepare(image, recognizer.preprocess))
-            good.append(path), sizes.append(image.size)
-        except TextrecError as exc:
-            results[path] = {"input": path, "error": str(exc)}
-    for path, size, array, prediction in zip(good, sizes, arrays, recognizer.read_arrays(arrays)):
-        results[path] = {"input": path, "text": prediction.text, "confidence": round(prediction.confidence, 4),
-                         "boxes": char_boxes(prediction.columns, recognizer.width_stride, array.shape[1], size)}
-    return [results[p] for p in paths]
+    def __init__(self, recognizer: Any, mode: str = "line", detector: str | None = None,
+                 threads: int | None = None):
+        if mode not in MODES:
+            raise TextrecError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.recognizer, self.mode, self.detector, self.threads = recognizer, mode, detector, threads
+        self._pages = None
+
+    def read(self, paths: Sequence[str]) -> list[dict]:
+        from textrec.pages.pipeline import MAX_PAGE_PIXELS, is_page_sized
+        from textrec.preprocess import load_image
+
+        lines, results = {}, {}
+        for path in paths:
+            try:
+                image = load_image(path, MAX_PAGE_PIXELS)
+                if self.mode == "page" or (self.mode == "auto" and is_page_sized(image.width, image.height)):
+                    results[path] = {"input": path, "mode": "page", **self.page_reader().read(image).to_dict()}
+                else:
+                    lines[path] = image
+            except TextrecError as exc:
+                results[path] = {"input": path, "error": str(exc)}
+        results.update(self._read_lines(lines))
+        return [results[p] for p in paths]
+
+    def _read_lines(self, images: dict[str, Any]) -> dict[str, dict]:
+        from textrec.preprocess import prepare
+
+        arrays = [prepare(image, self.recognizer.preprocess) for image in images.values()]
+        results = {}
+        for (path, image), array, prediction in zip(images.items(), arrays, self.recognizer.read_arrays(arrays)):
+            results[path] = {"input": path, "text": prediction.text, "confidence": round(prediction.confidence, 4),
+                             "boxes": char_boxes(prediction.columns, self.recognizer.width_stride, array.shape[1],
+                                                 image.size)}
+        return results
+
+    def page_reader(self):
+        if self._pages is None:
+            from textrec.pages.detect import LineDetector
+            from textrec.pages.pipeline import PageReader
+
+            self._pages = PageReader(self.recognizer, LineDetector(self.detector, threads=self.threads))
+        return self._pages
+
+
+def read_chunk(recognizer: Any, paths: Sequence[str]) -> list[dict]:
+    """Recognize a chunk of word/line images (see ChunkReader for pages)."""
+    return ChunkReader(recognizer).read(paths)
 
 
 def char_boxes(columns: Sequence[int], stride: int, resized_width: int, size: tuple[int, int]) -> list[list[int]]:
@@ -128,8 +167,11 @@ def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
 
 def run_batch(inputs: Sequence[str], out: str | Path, model: str | None = None, backend: str = "auto",
               ray_address: str | None = None, workers: int | None = None, chunk_size: int = 64,
-              progress: bool = True) -> dict[str, Any]:
-    """Read every input not yet in `out`; returns counts and the throughput of this run."""
+              progress: bool = True, mode: str = "line", detector: str | None = None) -> dict[str, Any]:
+    """Read every input not yet in `out`; returns counts and the throughput of this run. `mode`: line or
+    word (every input is one line of text), page (detect the lines first) or auto (page for page-sized images)."""
+    if mode not in MODES:
+        raise TextrecError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     out = Path(out)
     paths = expand_inputs(inputs)
     if not paths:
@@ -141,9 +183,10 @@ def run_batch(inputs: Sequence[str], out: str | Path, model: str | None = None, 
     try:
         with _ProgressBar(len(todo), progress) as advance:
             if ray_address is None:
-                ready = _run_local(todo, writer, advance, model, backend, chunk_size)
+                ready = _run_local(todo, writer, advance, model, backend, chunk_size, mode, detector)
             else:
-                ready = _run_ray(todo, writer, advance, model, backend, ray_address, workers, chunk_size)
+                ready = _run_ray(todo, writer, advance, model, backend, ray_address, workers, chunk_size, mode,
+                                 detector)
     finally:
         writer.close()
     reading = time.perf_counter() - ready
@@ -153,25 +196,25 @@ def run_batch(inputs: Sequence[str], out: str | Path, model: str | None = None, 
 
 
 def _run_local(todo: list[str], writer: ResultWriter, advance, model: str | None, backend: str,
-               chunk_size: int) -> float:
+               chunk_size: int, mode: str, detector: str | None) -> float:
     """Returns when the model was loaded and reading began (for the throughput figure)."""
     from textrec.recognizer import load_recognizer
 
-    recognizer = load_recognizer(model, backend)
+    reader = ChunkReader(load_recognizer(model, backend), mode, detector)
     ready = time.perf_counter()
     for chunk in chunks(todo, chunk_size):
-        writer.write(read_chunk(recognizer, chunk))
+        writer.write(reader.read(chunk))
         advance(len(chunk))
     return ready
 
 
 def _run_ray(todo: list[str], writer: ResultWriter, advance, model: str | None, backend: str, address: str,
-             workers: int | None, chunk_size: int) -> float:
+             workers: int | None, chunk_size: int, mode: str, detector: str | None) -> float:
     ray = _import_ray()
     _connect(ray, address)
     count = workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
     reader = ray.remote(num_cpus=1)(_Reader)
-    actors = [reader.remote(model, backend) for _ in range(count)]
+    actors = [reader.remote(model, backend, mode, detector) for _ in range(count)]
     ray.get([actor.ready.remote() for actor in actors])  # model loaded everywhere: the reading clock starts
     ready = time.perf_counter()
     pending: dict[Any, Any] = {}  # result ref -> actor
@@ -201,16 +244,17 @@ def _run_ray(todo: list[str], writer: ResultWriter, advance, model: str | None, 
 class _Reader:
     """A Ray actor: one recognizer (ONNX where there is one), one thread, loaded once, reused per chunk."""
 
-    def __init__(self, model: str | None, backend: str):
+    def __init__(self, model: str | None, backend: str, mode: str = "line", detector: str | None = None):
         from textrec.recognizer import load_recognizer
 
-        self.recognizer = load_recognizer(model, backend, threads=1)  # both backends take a thread count
+        recognizer = load_recognizer(model, backend, threads=1)  # both backends take a thread count
+        self.reader = ChunkReader(recognizer, mode, detector, threads=1)
 
     def ready(self) -> bool:
         return True
 
     def read(self, paths: list[str]) -> list[dict]:
-        return read_chunk(self.recognizer, paths)
+        return self.reader.read(paths)
 
 
 def _import_ray():

@@ -145,12 +145,15 @@ def batch(
     workers: Optional[int] = typer.Option(None, help="Ray actors (default: one per CPU in the cluster)."),
     chunk_size: int = typer.Option(64, help="Images per task."),
     backend: str = typer.Option("auto", help="auto, onnx or torch."),
+    mode: str = typer.Option("line", help="line or word (each input is one line of text), page (find the lines "
+                             "first: each result has its lines with boxes), or auto (page for page-sized images)."),
+    detector: Optional[str] = typer.Option(None, help="Page mode: line detector (.onnx or folder; default: bundled)."),
 ) -> None:
     """OCR many images into a JSON-lines file, here or on a Ray cluster; re-run to resume after a stop."""
     from textrec.batch import run_batch
 
     summary = run_batch(inputs, out, model=model, backend=backend, ray_address=ray, workers=workers,
-                        chunk_size=chunk_size, progress=sys.stderr.isatty())
+                        chunk_size=chunk_size, progress=sys.stderr.isatty(), mode=mode, detector=detector)
     typer.echo(json.dumps(summary))
 
 

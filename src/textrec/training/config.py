@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
         "charset": "printable",
         "preprocess": {},
         "network": {"name": "crnn"},
+        "init_from": None,  # a saved model (folder or .safetensors) whose weights start the run: fine-tuning
     },
     "data": {
         "train": [],
@@ -108,6 +109,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 def _resolve_paths(config: dict[str, Any], base: Path) -> dict[str, Any]:
     """Data paths in a config file are relative to the config file, like paths in annotation files."""
+    model = config.get("model") or {}
+    if isinstance(model, dict) and model.get("init_from") and not Path(model["init_from"]).is_absolute():
+        model["init_from"] = str((base / model["init_from"]).resolve())
     data = config.get("data", {})
     for split in ("train", "val"):
         for i, spec in enumerate(data.get(split, []) or []):

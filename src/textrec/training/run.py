@@ -17,7 +17,7 @@ from textrec.data.augment import AugmentConfig, Augmenter
 from textrec.data.dataset import Collate, BucketedBatches, TextDataset, mixed, worker_init
 from textrec.data.sources import open_source
 from textrec.errors import TextrecError
-from textrec.model_io import make_config, save_model
+from textrec.model_io import load_model, make_config, save_model
 from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
 from textrec.training.callbacks import Curves, ExportBestModel, ShardData, SkipReport
@@ -139,6 +139,20 @@ def scaled_lr(lr: float, world_size: int, rule: str) -> float:
     return lr * factors[rule]
 
 
+def warm_start(network: torch.nn.Module, path: str, network_config: dict[str, Any], charset: Charset) -> None:
+    """Start from a saved model's weights (fine-tuning, or a longer run on top of a shorter one). The
+    architecture and charset must be the same: a mismatch is refused, naming what differs."""
+    saved, saved_config = load_model(path)
+    differences = [f"{key}: {saved_config['network'].get(key)!r} in the model vs {network_config.get(key)!r}"
+                   for key in sorted(set(saved_config["network"]) | set(network_config))
+                   if saved_config["network"].get(key) != network_config.get(key)]
+    if saved_config["charset"] != charset.chars:
+        differences.append(f"charset of {len(saved_config['charset'])} characters vs {len(charset.chars)}")
+    if differences:
+        raise TextrecError(f"model.init_from {path} does not fit this config: " + "; ".join(differences))
+    network.load_state_dict(saved.state_dict())
+
+
 def train(config: dict[str, Any], resume: bool = False, callbacks: list | None = None) -> Path:
     """Train per `config`; returns the run folder, whose `model/` holds the best model by validation CER.
     `callbacks` are added to the trainer's (tests use them to look inside a run)."""
@@ -196,6 +210,8 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
                                weight_decay=float(t["weight_decay"]), warmup=float(t["warmup"]),
                                samples_to_print=int(t["samples_to_print"]), channels_last=bool(t["channels_last"]),
                                max_nonfinite=int(t["max_nonfinite"]))
+    if config["model"]["init_from"] and not resume:  # a resume restores its own weights from the checkpoint
+        warm_start(system.network, config["model"]["init_from"], config["model"]["network"], charset)
     checkpoint = checkpoints / "last.ckpt" if resume else None
     saved = os.environ.get("TEXTREC_RUN_DIR")
     os.environ["TEXTREC_RUN_DIR"] = str(folder)  # for the rank processes Lightning starts from this one
@@ -206,7 +222,8 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
             os.environ.pop("TEXTREC_RUN_DIR")
         else:
             os.environ["TEXTREC_RUN_DIR"] = saved
-    if not val_loader and trainer.is_global_zero:  # without validation there is no "best": ship the final weights
+    # without validation (or a run stopped before its first one) there is no "best": ship the final weights
+    if (not val_loader or not (folder / "model").is_dir()) and trainer.is_global_zero:
         save_model(folder / "model", system.network,
                    make_config(config["model"]["network"], charset, preprocess, dict(summary, step=trainer.global_step)))
     return folder
