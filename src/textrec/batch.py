@@ -101,12 +101,11 @@ class ResultWriter:
 class ChunkReader:
     """Reads chunks of files with one recognizer. Word and line images go through it in one batch; page
     images (mode `page`, or `auto` and page-sized) go through a PageReader, whose line detector is loaded at
-    the first page only. An unreadable file becomes an error line; the rest are read."""
+    the first page only. An unreadable file becomes an error line; the rest are read. (`run_batch` checks the
+    mode once, before any model is loaded here or on a Ray actor.)"""
 
     def __init__(self, recognizer: Any, mode: str = "line", detector: str | None = None,
                  threads: int | None = None):
-        if mode not in MODES:
-            raise TextrecError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.recognizer, self.mode, self.detector, self.threads = recognizer, mode, detector, threads
         self._pages = None
 
@@ -145,11 +144,6 @@ class ChunkReader:
 
             self._pages = PageReader(self.recognizer, LineDetector(self.detector, threads=self.threads))
         return self._pages
-
-
-def read_chunk(recognizer: Any, paths: Sequence[str]) -> list[dict]:
-    """Recognize a chunk of word/line images (see ChunkReader for pages)."""
-    return ChunkReader(recognizer).read(paths)
 
 
 def char_boxes(columns: Sequence[int], stride: int, resized_width: int, size: tuple[int, int]) -> list[list[int]]:
