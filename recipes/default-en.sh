@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# Reproduce the bundled default English model in three stages (see configs/default-en.yaml for the data mix,
-# configs/default-en-stage2.yaml and -stage3.yaml for what the later stages
-# change). Needs ../shared/data (IIIT5K, SVT, SROIE).
+# Reproduce the bundled default English model in two stages (see configs/default-en.yaml for the data mix,
+# configs/default-en-stage2.yaml for what stage 2 changes). Needs ../shared/data (IIIT5K, SVT, SROIE).
 # Run from the repository root:  bash recipes/default-en.sh
-# Stage 2 starts from runs/default-en/model (stage 1's best), stage 3 from stage 2's; the last best model lands in
-# runs/default-en-stage3*/model: copy it to src/textrec/models/default and export model.onnx beside it.
+# Stage 2 starts from runs/default-en/model (stage 1's best); its best model lands in
+# runs/default-en-stage2*/model: copy it to src/textrec/models/default and export model.onnx beside it.
 set -euo pipefail
 if [ ! -f runs/data/sroie-train-lines.lmdb/data.mdb ]; then
   textrec dataset ../shared/data/sroie --pages 0-239 --out runs/data/sroie-train-lines.lmdb
 fi
 textrec train --config configs/default-en.yaml "$@"
 textrec train --config configs/default-en-stage2.yaml "$@"
-textrec train --config configs/default-en-stage3.yaml "$@"
