@@ -40,13 +40,12 @@ def train(size: str, minutes: int, folder: Path, base_config: Path) -> None:
     subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "TEXTREC_RUN_DIR": str(folder)})
 
 
-def evaluate(model: Path, limit: int, seed: int) -> dict:
+def evaluate(model: Path, test_sets: dict[str, tuple]) -> dict:
     from textrec.recognizer import Recognizer
 
     recognizer = Recognizer(model, batch_size=64)
     result = {}
-    for name, load in (("iiit5k", iiit5k), ("sroie", sroie)):
-        images, plain, cased = load(limit, seed)
+    for name, (images, plain, cased) in test_sets.items():
         predictions = [p.text for p in recognizer.read(images)]
         result[name] = score(name, predictions, plain, cased)
     result["training"] = json.loads((model / "config.json").read_text())["training"]
@@ -65,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"benchmark data not found: {DATA}")
-    rows = []
+    rows, test_sets = [], None
     for size in args.sizes:
         folder = ROOT / "runs" / "sizes" / f"{size}-{args.minutes}min"
         if not args.skip_training:
@@ -74,7 +73,9 @@ def main() -> None:
             start = time.monotonic()
             train(size, args.minutes, folder, args.config)
             print(f"{size}: trained in {(time.monotonic() - start) / 60:.1f} min", file=sys.stderr)
-        scores = evaluate(folder / "model", args.limit, args.seed)
+        if test_sets is None:  # loaded once, after the first training run, for every size
+            test_sets = {name: load(args.limit, args.seed) for name, load in (("iiit5k", iiit5k), ("sroie", sroie))}
+        scores = evaluate(folder / "model", test_sets)
         speed = measure(SIZES[size][1])
         rows.append((size, scores, speed))
         print(size, json.dumps(scores), file=sys.stderr, flush=True)
