@@ -71,7 +71,7 @@ class Textrec:
 class TextrecOnnx(Textrec):
     name = "textrec (default model, ONNX Runtime)"
 
-    def __init__(self, model: str | None, quantize: bool = False):
+    def __init__(self, model: str | None, quantize: bool = False, decoder: str = "auto"):
         import tempfile
 
         from textrec.export import export_onnx
@@ -80,7 +80,14 @@ class TextrecOnnx(Textrec):
 
         self.folder = tempfile.TemporaryDirectory()
         out = export_onnx(model or default_model_path(), Path(self.folder.name) / "model.onnx", quantize=quantize)
-        self.recognizer = OnnxRecognizer(out, batch_size=64, threads=len(os.sched_getaffinity(0)))
+        self.recognizer = OnnxRecognizer(out, decoder=decoder, batch_size=64, threads=len(os.sched_getaffinity(0)))
+
+
+class TextrecOnnxGreedy(TextrecOnnx):
+    name = "textrec (default model, ONNX Runtime, greedy: no language model)"
+
+    def __init__(self, model: str | None):
+        super().__init__(model, decoder="greedy")
 
 
 class TextrecOnnxInt8(TextrecOnnx):
@@ -122,7 +129,8 @@ class RapidOcr:
         return result[0][0] if result else ""
 
 
-ENGINES: dict[str, Callable] = {"textrec": Textrec, "textrec-onnx": TextrecOnnx, "textrec-int8": TextrecOnnxInt8,
+ENGINES: dict[str, Callable] = {"textrec": Textrec, "textrec-onnx": TextrecOnnx, "textrec-greedy": TextrecOnnxGreedy,
+                                 "textrec-int8": TextrecOnnxInt8,
                                  "tesseract": Tesseract, "rapidocr": RapidOcr}
 
 

@@ -40,8 +40,9 @@ def read(
     model: Optional[Path] = typer.Option(None, "--model", "-m",
                                          help="Model folder, .safetensors or exported .onnx file (default: bundled)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
-    decoder: str = typer.Option("greedy", help="greedy or beam."),
-    beam_width: int = typer.Option(10, help="Beams for --decoder beam."),
+    decoder: str = typer.Option("auto", help="greedy, beam, lm (beam search with the model's language model), or "
+                                "auto: lm when the model comes with one (the bundled model does), else greedy."),
+    beam_width: int = typer.Option(10, help="Beams for --decoder beam/lm."),
     lexicon: Optional[Path] = typer.Option(None, help="Word list, one per line: readings are constrained to it."),
     batch_size: int = typer.Option(32, help="Images per forward pass."),
     backend: str = typer.Option("auto", help="auto (ONNX when the model has an exported copy), onnx or torch."),
@@ -198,7 +199,7 @@ def test(
     split: Optional[str] = typer.Option(None, help="train or test: take that part of an MD5 split of the data."),
     protocol: str = typer.Option("exact", help="exact, alnum (lower-case [0-9a-z]) or upper (upper-cased, spaces collapsed)."),
     report: Optional[Path] = typer.Option(None, help="Folder for report.json, confusions.png and samples.png."),
-    decoder: str = typer.Option("greedy", help="greedy or beam."),
+    decoder: str = typer.Option("auto", help="greedy, beam, lm or auto (lm when the model has a language model)."),
     limit: Optional[int] = typer.Option(None, help="Evaluate only the first N samples."),
     batch_size: int = typer.Option(64),
     visualize: Optional[Path] = typer.Option(None, help="Attention models: write each sample with the attention of "

@@ -6,6 +6,7 @@ serving install must not need; ours is ~60 lines and fast enough for word and li
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from textrec.charset import Charset
+from textrec.language import ALPHABET, END, START, CharLM
 
 
 @dataclass
@@ -62,17 +64,67 @@ class _Trie:
         self.prefixes = {w[:i] for w in self.words for i in range(len(w) + 1)}
 
 
-def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10,
-                lexicon: Iterable[str] | None = None, prune: float = 1e-3) -> Prediction:
-    """CTC prefix beam search; with a lexicon, only words of it (or the greedy reading if none fits)."""
+class LanguageFusion:
+    """Shallow fusion of a character language model into the beam search: a reading ranks by
+    log P_ctc + weight * log P_lm + bonus * letters (the bonus offsets the LM's pull towards short readings).
+    A prefix's LM score depends on the prefix alone, so one fusion (and its cache) serves a whole batch."""
+
+    def __init__(self, lm: CharLM, charset: Charset, weight: float = 0.5, bonus: float = 0.5):
+        self.lm, self.weight, self.bonus = lm, weight, bonus
+        self.symbols = {i + 1: lm.symbol(ch) for i, ch in enumerate(charset.chars)}
+        self.scores: dict[tuple[int, ...], float] = {(): 0.0}  # prefix -> weighted LM score so far
+        self.contexts: dict[tuple[int, ...], str | None] = {(): None}  # the word being read, None between words
+        self.rows: dict[str, list[float]] = {}
+
+    def _row(self, context: str) -> list[float]:
+        if context not in self.rows:
+            self.rows[context] = self.lm.row(context).tolist()
+        return self.rows[context]
+
+    def partial(self, prefix: tuple[int, ...]) -> float:
+        if prefix in self.scores:
+            return self.scores[prefix]
+        score, context = self.partial(prefix[:-1]), self.contexts[prefix[:-1]]
+        symbol = self.symbols.get(prefix[-1])
+        if symbol is not None:
+            context = context or START
+            score += self.weight * self._row(context)[symbol] + self.bonus
+            context += ALPHABET[symbol]
+        elif context is not None:  # a non-letter ends the word: score the ending
+            score, context = score + self.weight * self._row(context)[END], None
+        self.scores[prefix], self.contexts[prefix] = score, context
+        return score
+
+    def final(self, prefix: tuple[int, ...]) -> float:
+        """The score of a complete reading: a word still open at the end is scored as ending there."""
+        score, context = self.partial(prefix), self.contexts[prefix]
+        return score + (self.weight * self._row(context)[END] if context is not None else 0.0)
+
+
+def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexicon: Iterable[str] | None = None,
+                prune: float = 1e-3, fusion: LanguageFusion | None = None) -> Prediction:
+    """CTC prefix beam search; with a lexicon, only words of it (or the greedy reading if none fits); with a
+    language model fusion, readings ranked by CTC and LM scores together."""
     trie = _Trie(lexicon) if lexicon is not None else None
     # prefix -> (p ending in blank, p ending in non-blank); char confidences kept per prefix.
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (1.0, 0.0)}
     confs: dict[tuple[int, ...], list[float]] = {(): []}
     columns: dict[tuple[int, ...], list[int]] = {(): []}
-    for t in range(probs.shape[0]):
-        frame = probs[t]
-        candidates = [int(k) for k in np.nonzero(frame >= prune)[0] if k != charset.blank]
+    if fusion is None:
+        def rank(item):
+            return -(item[1][0] + item[1][1])
+        final_rank = rank
+    else:
+        def rank(item):
+            return -(math.log(max(item[1][0] + item[1][1], 1e-300)) + fusion.partial(item[0]))
+
+        def final_rank(item):
+            return -(math.log(max(item[1][0] + item[1][1], 1e-300)) + fusion.final(item[0]))
+
+    likely = probs >= prune
+    likely[:, charset.blank] = False
+    # python floats and lists: indexing numpy scalars one at a time would cost more than the search itself
+    for t, (frame, candidates) in enumerate(zip(probs.tolist(), (np.flatnonzero(row).tolist() for row in likely))):
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
         for prefix, (p_b, p_nb) in beams.items():
             stay = nxt[prefix]
@@ -87,11 +139,11 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10,
                 new = nxt[extended]
                 new[1] += p * (p_b if prefix and prefix[-1] == k else p_b + p_nb)
                 if extended not in confs or (extended[:-1] == prefix and p > confs[extended][-1]):
-                    confs[extended] = confs[prefix] + [float(p)]
+                    confs[extended] = confs[prefix] + [p]
                     columns[extended] = columns[prefix] + [t]
-        ranked = sorted(nxt.items(), key=lambda item: -(item[1][0] + item[1][1]))[:beam_width]
-        beams = {prefix: (p[0], p[1]) for prefix, p in ranked}
-    ordered = sorted(beams.items(), key=lambda item: -(item[1][0] + item[1][1]))
+        items = nxt.items() if len(nxt) <= beam_width else sorted(nxt.items(), key=rank)[:beam_width]
+        beams = {prefix: (p[0], p[1]) for prefix, p in items}  # sorted only when some must go: the rest is order-free
+    ordered = sorted(beams.items(), key=final_rank)
     if trie is not None:
         ordered = [item for item in ordered if charset.decode(item[0]) in trie.words]
         if not ordered:
@@ -103,16 +155,20 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10,
 
 
 def decode_batch(logits: np.ndarray, lengths: Iterable[int], charset: Charset, method: str = "greedy",
-                 beam_width: int = 10, lexicon: Iterable[str] | None = None) -> list[Prediction]:
-    """Decode (N, T, C) logits, each sample cut to its valid number of frames."""
+                 beam_width: int = 10, lexicon: Iterable[str] | None = None,
+                 fusion: LanguageFusion | None = None) -> list[Prediction]:
+    """Decode (N, T, C) logits, each sample cut to its valid number of frames: greedy, beam (with a lexicon if
+    given) or lm (beam search with `fusion`)."""
     lexicon = list(lexicon) if lexicon is not None else None
+    if method == "lm" and fusion is None:
+        raise ValueError("method 'lm' needs a LanguageFusion")
     results = []
     for sample, length in zip(logits, lengths):
         probs = softmax(sample[: int(length)].astype(np.float64))
         if method == "greedy" and lexicon is None:
             results.append(greedy_decode(probs, charset))
         else:
-            results.append(beam_decode(probs, charset, beam_width, lexicon))
+            results.append(beam_decode(probs, charset, beam_width, lexicon, fusion=fusion if method == "lm" else None))
     return results
 
 

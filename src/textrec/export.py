@@ -4,6 +4,7 @@ parity check against the PyTorch model at export time."""
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,12 @@ def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opse
     out.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(1, 1, preprocess.height, 100)
     metadata = dict(config, width_stride=int(network.width_stride), exported_from=str(model), quantized=quantize)
+    if "language_model" in config:  # the decoder's language model travels beside the exported file
+        source = (Path(model) if Path(model).is_dir() else Path(model).parent) / config["language_model"]["file"]
+        lm_out = source if out.parent.resolve() == source.parent.resolve() else out.with_name(out.stem + ".lm.npz")
+        if lm_out != source:
+            shutil.copyfile(source, lm_out)
+        metadata["language_model"] = dict(config["language_model"], file=lm_out.name)
     graphs = []  # (module, inputs, input names, output names, dynamic axes, destination)
     if network.decoder == "attention":
         step_out = out.with_name(out.stem + ".step.onnx")

@@ -2,13 +2,16 @@
 decode, and give results back in input order. numpy only, so the torch-free runtime uses it too."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from textrec.charset import Charset
-from textrec.decoding import Prediction, attention_search, decode_batch
+from textrec.decoding import LanguageFusion, Prediction, attention_search, decode_batch
 from textrec.errors import TextrecError
+from textrec.language import CharLM
 from textrec.preprocess import ImageInput, PreprocessConfig, pad_batch, prepare
 
 
@@ -49,6 +52,36 @@ def read_sorted(arrays: Sequence[np.ndarray], preprocess: PreprocessConfig,
     return results  # type: ignore[return-value]
 
 
+DECODERS = ("auto", "greedy", "beam", "lm")  # auto: lm when the model comes with a language model, else greedy
+
+
+def load_language_model(config: dict, folder: Path | None) -> tuple[CharLM, float, float]:
+    """The model's character language model and its fusion weights, from config["language_model"]:
+    {"file": a file name in the model's folder, "weight": ..., "bonus": ...}."""
+    spec = config.get("language_model")
+    if spec is None:
+        raise TextrecError("--decoder lm needs a model that comes with a language model; this one has none")
+    if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
+        raise TextrecError(f"config 'language_model' must be an object with a 'file' name, got {spec!r:.80}")
+    name = spec["file"]
+    if Path(name).name != name or name in ("", ".", ".."):  # a stranger's config must not reach outside the folder
+        raise TextrecError(f"config 'language_model' file must be a plain file name in the model folder, got {name!r}")
+    try:
+        weight, bonus = float(spec.get("weight", 0.5)), float(spec.get("bonus", 0.5))
+    except (TypeError, ValueError):
+        raise TextrecError(f"config 'language_model' weight and bonus must be numbers, got {spec!r:.80}") from None
+    path = (folder or Path(".")) / name
+    if not path.is_file():
+        raise TextrecError(f"language model {path} not found (the model's config names it); "
+                           "read with --decoder greedy to go without it")
+    return _load_lm(str(path.resolve())), weight, bonus
+
+
+@functools.lru_cache(maxsize=4)
+def _load_lm(path: str) -> CharLM:
+    return CharLM.load(path)  # once per process: the server, batch workers and read() share it
+
+
 class BatchReader:
     """What every recognizer does once its model is loaded: charset and preprocessing from the model's config,
     decoder settings, and `read` for one image or many. A CTC backend adds `_run` (a padded batch to logits);
@@ -56,15 +89,31 @@ class BatchReader:
     drives them."""
 
     def _configure(self, config: dict, decoder: str, beam_width: int, lexicon: Iterable[str] | None,
-                   batch_size: int) -> None:
+                   batch_size: int, folder: Path | None = None) -> None:
+        """`folder` holds the model's files (its language model, if the config names one)."""
         self.config = config
         self.charset = Charset(config["charset"])
         self.preprocess = PreprocessConfig.from_dict(config["preprocess"])
-        self.decoder, self.beam_width, self.batch_size = decoder, beam_width, batch_size
+        self.beam_width, self.batch_size = beam_width, batch_size
         self.lexicon = list(lexicon) if lexicon is not None else None
         self.attention = config.get("decoder") == "attention"
         if self.attention and self.lexicon is not None:
             raise TextrecError("a lexicon constrains CTC beam search; this model has an attention decoder")
+        if decoder not in DECODERS:
+            raise TextrecError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")
+        wants_lm = decoder == "lm" or (decoder == "auto" and "language_model" in config and not self.attention
+                                       and self.lexicon is None)
+        if wants_lm and self.attention:
+            raise TextrecError("--decoder lm fuses a language model into CTC beam search; this model has an "
+                               "attention decoder")
+        self.lm, self.lm_weight, self.lm_bonus = (load_language_model(config, folder) if wants_lm
+                                                  else (None, 0.0, 0.0))
+        if wants_lm:
+            self.decoder = "lm"
+        elif self.lexicon is not None:
+            self.decoder = "beam"  # a word list is searched by beam, whatever was asked
+        else:
+            self.decoder = "greedy" if decoder == "auto" else decoder
 
     def read(self, images: ImageInput | Sequence[ImageInput]) -> Prediction | list[Prediction]:
         """One image (path, bytes, PIL image, array) gives one Prediction; a list gives a list."""
@@ -85,7 +134,8 @@ class BatchReader:
             return attention_search(memory, mask, self._initial_state(len(batch)), self._step, self.charset,
                                     self.charset.num_classes, self.max_length, beams)
         logits, lengths = self._run(batch, widths)
-        return decode_batch(logits, lengths, self.charset, self.decoder, self.beam_width, self.lexicon)
+        fusion = LanguageFusion(self.lm, self.charset, self.lm_weight, self.lm_bonus) if self.lm else None
+        return decode_batch(logits, lengths, self.charset, self.decoder, self.beam_width, self.lexicon, fusion)
 
     def _initial_state(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Zero (h, c) of shape (layers, n, hidden) for the attention decoder (c unused by GRU cells)."""

@@ -37,7 +37,7 @@ def default_model_path() -> Path:
 class Recognizer(BatchReader):
     """A PyTorch model loaded once; `read` takes one image or many (paths, bytes, PIL images, arrays)."""
 
-    def __init__(self, model: str | Path | None = None, decoder: str = "greedy", beam_width: int = 10,
+    def __init__(self, model: str | Path | None = None, decoder: str = "auto", beam_width: int = 10,
                  lexicon: Iterable[str] | None = None, batch_size: int = 32, threads: int | None = None):
         if not _installed("torch"):
             raise TextrecError("this model runs on PyTorch, which is not installed: pip install 'textrec[train]', "
@@ -48,7 +48,8 @@ class Recognizer(BatchReader):
 
         self.path = Path(model) if model else default_model_path()
         self.network, config = load_model(self.path)
-        self._configure(config, decoder, beam_width, lexicon, batch_size)
+        self._configure(config, decoder, beam_width, lexicon, batch_size,
+                        self.path if self.path.is_dir() else self.path.parent)
         self.width_stride = self.network.width_stride
         if self.attention:
             self.layers, self.hidden = self.network.layers, self.network.hidden

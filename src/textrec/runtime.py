@@ -32,7 +32,7 @@ def onnx_session(path: Path, threads: int | None, what: str):
 class OnnxRecognizer(BatchReader):
     """Like `textrec.Recognizer`, for a `.onnx` file written by `textrec export` (its config in the metadata)."""
 
-    def __init__(self, model: str | Path, decoder: str = "greedy", beam_width: int = 10,
+    def __init__(self, model: str | Path, decoder: str = "auto", beam_width: int = 10,
                  lexicon: Iterable[str] | None = None, batch_size: int = 32, threads: int | None = None):
         self.path = Path(model)
         if not self.path.is_file():
@@ -46,7 +46,7 @@ class OnnxRecognizer(BatchReader):
             self.width_stride = int(config["width_stride"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise TextrecError(f"{self.path}: bad textrec config in the ONNX metadata ({exc!r:.100})") from None
-        self._configure(config, decoder, beam_width, lexicon, batch_size)
+        self._configure(config, decoder, beam_width, lexicon, batch_size, self.path.parent)
         if self.attention:
             self._load_step_graph(config, threads)
         classes = (self.step_session if self.attention else self.session).get_outputs()[0].shape[-1]

@@ -14,7 +14,7 @@ from textrec.preprocess import normalize as normalize_pixels, resize
 
 
 def evaluate(model: str | Path | None, data: list[str], split: str | None = None, protocol: str = "exact",
-             report: Path | None = None, decoder: str = "greedy", limit: int | None = None,
+             report: Path | None = None, decoder: str = "auto", limit: int | None = None,
              batch_size: int = 64, visualize: Path | None = None) -> dict[str, Any]:
     """Metrics of `model` on labeled `data`; `report` adds pictures and per-sample results, `visualize` (attention
     models) writes each sample with its per-character attention maps into correct/ and incorrect/."""

@@ -1,0 +1,85 @@
+"""How much the character language model helps, and at what weight: decode the same network outputs greedily,
+by beam search alone, and by beam search with the LM at each (weight, bonus), on the validation words.
+
+    python benchmarks/lm_fusion.py                                   # tune: 300 held-out IIIT5K train words
+    python benchmarks/lm_fusion.py --set test --grid 0.5:0.5         # then check the chosen pair once on test
+
+The network runs once per image; only the decoding changes between rows. The weights are chosen on `val`
+(the default model's validation words, never trained on), not on test. Needs ../shared/data.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from accuracy import DATA, iiit5k, score, sroie  # noqa: E402
+
+from textrec.decoding import LanguageFusion, decode_batch  # noqa: E402
+from textrec.inference import read_sorted  # noqa: E402
+from textrec.language import CharLM  # noqa: E402
+from textrec.preprocess import prepare  # noqa: E402
+from textrec.recognizer import Recognizer  # noqa: E402
+
+
+def validation_words() -> tuple[list, list[str], list[str]]:
+    from textrec.data.sources import open_source
+
+    val = open_source({"path": str(DATA / "iiit5k" / "train_cased.tsv"), "split": {"range": [0.0, 0.15]}})
+    return [val.load(i) for i in range(len(val))], list(val.labels), list(val.labels)
+
+
+def network_outputs(recognizer: Recognizer, images: list) -> list[tuple[np.ndarray, int]]:
+    """(logits, valid frames) per image, in input order."""
+    outputs: list = []
+
+    def keep(batch, widths):
+        logits, lengths = recognizer._run(batch, widths)
+        outputs.extend(zip(logits, lengths))
+        return [None] * len(batch)
+
+    order = sorted(range(len(images)), key=lambda i: images[i].shape[1])
+    read_sorted(images, recognizer.preprocess, keep, batch_size=64)
+    result = [None] * len(images)
+    for i, output in zip(order, outputs):
+        result[i] = output
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=["val", "test", "sroie"], default="val")
+    parser.add_argument("--model", default=None, help="default: the bundled model (and its lm.npz)")
+    parser.add_argument("--lm", type=Path, default=None, help="language model file (default: the model's)")
+    parser.add_argument("--grid", nargs="+", default=["0.3:0", "0.5:0", "0.5:0.5", "0.5:1", "0.8:1", "0.8:2", "1:2"],
+                        help="weight:bonus pairs")
+    parser.add_argument("--beam", type=int, default=10)
+    args = parser.parse_args()
+    recognizer = Recognizer(args.model, decoder="greedy")
+    lm = CharLM.load(args.lm or recognizer.path / recognizer.config["language_model"]["file"])
+    images, plain, cased = {"val": validation_words, "test": lambda: iiit5k(0, 0), "sroie": lambda: sroie(1000, 0)}[args.set]()
+    outputs = network_outputs(recognizer, [prepare(image, recognizer.preprocess) for image in images])
+    kind = "sroie" if args.set == "sroie" else "iiit5k"
+    print(f"{len(images)} images of {args.set}, beam {args.beam}\n")
+    print("| decoding | accuracy | CER | decoding ms/image |\n| --- | --- | --- | --- |")
+    rows = [("greedy", "greedy", None), ("beam, no LM", "beam", None)]
+    rows += [(f"beam + LM, weight {w}, bonus {b}", "lm", (float(w), float(b)))
+             for w, b in (pair.split(":") for pair in args.grid)]
+    for label, method, weights in rows:
+        start = time.perf_counter()
+        texts = []
+        for logits, length in outputs:
+            fusion = LanguageFusion(lm, recognizer.charset, *weights) if weights else None
+            texts.append(decode_batch(logits[None], [length], recognizer.charset, method, args.beam,
+                                      fusion=fusion)[0].text)
+        ms = (time.perf_counter() - start) * 1000 / len(outputs)
+        s = score(kind, texts, plain, cased)
+        print(f"| {label} | {s['acc']:.2%} | {s['cer']:.2%} | {ms:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

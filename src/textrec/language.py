@@ -1,0 +1,67 @@
+"""A character n-gram model of English words, for CTC beam search (shallow fusion).
+
+The recognizer alone misreads one letter of a word it is unsure of (OVERTAKINO, MODERAIE); a language model that
+knows which letter sequences English words are made of tips those close calls. It scores only runs of letters,
+case-folded, one word at a time (space, digits and punctuation end a word), so names, codes and numbers are left
+to the recognizer. Stored as a plain .npz (context strings and a table of log-probabilities): no pickle, numpy
+only, so the torch-free runtime uses it too. Built by textrec.training.language_model from wordfreq's word list.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from textrec.errors import TextrecError
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz'"
+END = len(ALPHABET)  # the last column of the table: the word ends here
+START = "^"  # marks the start of a word in a context
+
+
+class CharLM:
+    """P(next letter | up to order-1 letters before it), backed off to the longest context it has seen."""
+
+    def __init__(self, contexts: list[str], logprobs: np.ndarray, order: int):
+        if logprobs.shape != (len(contexts), len(ALPHABET) + 1):
+            raise TextrecError(f"language model table is {logprobs.shape}, expected ({len(contexts)}, {len(ALPHABET) + 1})")
+        self.order = order
+        self.rows = {context: row for context, row in zip(contexts, logprobs.astype(np.float64))}
+        if "" not in self.rows:
+            raise TextrecError("language model has no empty context (unigram row)")
+        self.index = {c: i for i, c in enumerate(ALPHABET)}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CharLM":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls([str(c) for c in data["contexts"]], data["logprobs"], int(data["order"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise TextrecError(f"cannot read language model {path}: {exc}") from None
+
+    def save(self, path: str | Path) -> None:
+        contexts = sorted(self.rows)
+        np.savez_compressed(path, contexts=np.array(contexts), order=np.array(self.order),
+                            logprobs=np.stack([self.rows[c] for c in contexts]).astype(np.float16))
+
+    def row(self, context: str) -> np.ndarray:
+        """Log-probabilities of each letter (and the end) after `context` (START-prefixed at a word start)."""
+        context = context[-(self.order - 1):] if self.order > 1 else ""
+        while context not in self.rows:
+            context = context[1:]
+        return self.rows[context]
+
+    def symbol(self, char: str) -> int | None:
+        """Column of a character, or None when it is not part of a word (digits, space, punctuation)."""
+        return self.index.get(char.lower())
+
+    def word_logprob(self, word: str) -> float:
+        """Log-probability of a whole word (letters only), its end included."""
+        context, total = START, 0.0
+        for char in word:
+            k = self.symbol(char)
+            if k is None:
+                raise TextrecError(f"{char!r} is not in the language model's alphabet")
+            total += self.row(context)[k]
+            context += char.lower()
+        return total + self.row(context)[END]
