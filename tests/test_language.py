@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from textrec.charset import Charset
-from textrec.decoding import LanguageFusion, beam_decode, greedy_decode
+from textrec.decoding import LanguageFusion, beam_decode, decode_batch, greedy_decode
 from textrec.errors import TextrecError
 from textrec.inference import load_language_model
 from textrec.language import CharLM
@@ -81,6 +81,22 @@ def test_fusion_scores_each_word_of_a_line(lm):
     swapped = reading(*[{c: 0.9} if c != "d" else {"b": 0.55, "d": 0.4} for c in line])
     assert beam_decode(swapped, CHARSET).text == "open baily"
     assert beam_decode(swapped, CHARSET, fusion=fusion).text == line
+
+
+def test_decode_batch_searches_only_doubtful_readings_and_bounds_its_cache(lm):
+    fusion = LanguageFusion(lm, CHARSET, 0.5, 0.5)
+    doubtful = reading({"h": 0.9}, {"c": 0.55, "e": 0.4}, {"l": 0.9}, {"l": 0.9}, {"o": 0.9})
+    sure = reading({"h": 0.99}, {"c": 0.96, "e": 0.035}, {"l": 0.99}, {"l": 0.99}, {"o": 0.99})
+    assert beam_decode(sure, CHARSET, fusion=fusion).text == "hello"  # what the LM would make of it...
+    # ...but every frame is >= 0.95 sure: decode_batch reads it greedily, the network's reading stands
+    logits = np.log(np.stack([doubtful, sure]))
+    texts = [p.text for p in decode_batch(logits, [len(doubtful)] * 2, CHARSET, "lm", fusion=fusion)]
+    assert texts == ["hello", "hcllo"]
+    fusion.max_cache = 5
+    decode_batch(logits, [len(doubtful)] * 2, CHARSET, "lm", fusion=fusion)
+    assert len(fusion.states) == 1  # trimmed after the batch
+    with pytest.raises(ValueError, match="LanguageFusion"):
+        decode_batch(logits, [4, 4], CHARSET, "lm")
 
 
 def test_the_config_names_the_file_inside_the_model_folder(lm, tmp_path):

@@ -106,8 +106,8 @@ class BatchReader:
         if wants_lm and self.attention:
             raise TextrecError("--decoder lm fuses a language model into CTC beam search; this model has an "
                                "attention decoder")
-        self.lm, self.lm_weight, self.lm_bonus = (load_language_model(config, folder) if wants_lm
-                                                  else (None, 0.0, 0.0))
+        self.lm, weight, bonus = load_language_model(config, folder) if wants_lm else (None, 0.0, 0.0)
+        self.fusion = LanguageFusion(self.lm, self.charset, weight, bonus) if self.lm else None
         if wants_lm:
             self.decoder = "lm"
         elif self.lexicon is not None:
@@ -134,8 +134,7 @@ class BatchReader:
             return attention_search(memory, mask, self._initial_state(len(batch)), self._step, self.charset,
                                     self.charset.num_classes, self.max_length, beams)
         logits, lengths = self._run(batch, widths)
-        fusion = LanguageFusion(self.lm, self.charset, self.lm_weight, self.lm_bonus) if self.lm else None
-        return decode_batch(logits, lengths, self.charset, self.decoder, self.beam_width, self.lexicon, fusion)
+        return decode_batch(logits, lengths, self.charset, self.decoder, self.beam_width, self.lexicon, self.fusion)
 
     def _initial_state(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Zero (h, c) of shape (layers, n, hidden) for the attention decoder (c unused by GRU cells)."""
