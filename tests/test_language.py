@@ -50,7 +50,6 @@ def test_save_and_load_round_trip_without_pickle(lm, tmp_path):
     loaded = CharLM.load(tmp_path / "lm.npz")
     assert loaded.order == lm.order and set(loaded.rows) == set(lm.rows)
     assert abs(loaded.word_logprob("yellow") - lm.word_logprob("yellow")) < 0.05  # stored as float16
-    np.save(tmp_path / "bad.npy", np.array([{"a": 1}], dtype=object))
     np.savez(tmp_path / "objects.npz", contexts=np.array([{"a": 1}], dtype=object), logprobs=np.zeros((1, 28)),
              order=np.array(3))
     with pytest.raises(TextrecError, match="objects.npz"):
