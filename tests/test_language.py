@@ -54,6 +54,10 @@ def test_save_and_load_round_trip_without_pickle(lm, tmp_path):
              order=np.array(3))
     with pytest.raises(TextrecError, match="objects.npz"):
         CharLM.load(tmp_path / "objects.npz")  # object arrays need pickle: refused
+    whole = (tmp_path / "lm.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(TextrecError, match="cut.npz"):
+        CharLM.load(tmp_path / "cut.npz")  # a file cut short: an error naming it, not a zipfile traceback
     with pytest.raises(TextrecError, match="missing.npz"):
         CharLM.load(tmp_path / "missing.npz")
 

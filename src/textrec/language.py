@@ -8,6 +8,7 @@ only, so the torch-free runtime uses it too. Built by textrec.training.language_
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ class CharLM:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return cls([str(c) for c in data["contexts"]], data["logprobs"], int(data["order"]))
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # missing, cut short, not ours
             raise TextrecError(f"cannot read language model {path}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
@@ -46,10 +47,7 @@ class CharLM:
 
     def row(self, context: str) -> np.ndarray:
         """Log-probabilities of each letter (and the end) after `context` (START-prefixed at a word start)."""
-        context = context[-(self.order - 1):] if self.order > 1 else ""
-        while context not in self.rows:
-            context = context[1:]
-        return self.rows[context]
+        return longest_suffix_row(self.rows, context[-(self.order - 1):] if self.order > 1 else "")
 
     def symbol(self, char: str) -> int | None:
         """Column of a character, or None when it is not part of a word (digits, space, punctuation)."""
@@ -65,3 +63,10 @@ class CharLM:
             total += self.row(context)[k]
             context += char.lower()
         return total + self.row(context)[END]
+
+
+def longest_suffix_row(rows: dict[str, np.ndarray], context: str) -> np.ndarray:
+    """The row of the longest suffix of `context` that has one (the empty context always does): the back-off."""
+    while context not in rows:
+        context = context[1:]
+    return rows[context]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textrec.language import ALPHABET, END, START, CharLM
+from textrec.language import ALPHABET, END, START, CharLM, longest_suffix_row
 
 LM_NAME = "lm.npz"
 
@@ -52,17 +52,10 @@ def build(words: dict[str, float], order: int = 6, min_count: float = 2.0) -> Ch
         seen = counts[context]
         if context and seen.sum() < min_count:
             continue
-        lower = np.full(size, 1.0 / size) if not context else _backoff(rows, context[1:])
+        lower = np.full(size, 1.0 / size) if not context else longest_suffix_row(rows, context[1:])
         types = float((seen > 0).sum())
         rows[context] = (seen + types * lower) / (seen.sum() + types)
     return CharLM(list(rows), np.log(np.stack(list(rows.values()))), order)
-
-
-def _backoff(rows: dict[str, np.ndarray], context: str) -> np.ndarray:
-    """The row of the longest suffix of `context` that was kept."""
-    while context not in rows:
-        context = context[1:]
-    return rows[context]
 
 
 def main() -> None:
