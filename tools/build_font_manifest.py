@@ -5,7 +5,7 @@ import string
 
 from fontTools.ttLib import TTFont
 
-from textrec.synth.fontinfo import FONTS_DIR, FONT_SUFFIXES, FontInfo, glyph_coverage, write_manifest
+from textrec.synth.fontinfo import FONTS_DIR, FONT_SUFFIXES, FontInfo, bundled_fonts, glyph_coverage, write_manifest
 
 # file-name prefix -> (category, license, license file)
 KNOWN = {
@@ -52,17 +52,22 @@ def names(path):
 
 
 def main():
+    # faces added by tools/add_fonts.py keep the category and license recorded when they were added
+    recorded = {e.path.rsplit("/", 1)[-1]: e for e in bundled_fonts()}
     entries = []
     for path in sorted(p for p in FONTS_DIR.iterdir() if p.suffix.lower() in FONT_SUFFIXES):
         prefix = next((k for k in KNOWN if path.name.startswith(k)), None)
-        if prefix is None:
+        if prefix is not None:
+            category, license_name, license_file = KNOWN[prefix]
+            license_text = f"{license_name} (licenses/{license_file}.txt)"
+        elif path.name in recorded:
+            category, license_text = recorded[path.name].category, recorded[path.name].license
+        else:
             raise SystemExit(f"no category/license known for {path.name}: add it to KNOWN")
-        category, license_name, license_file = KNOWN[prefix]
         family, style = names(path)
         if "Italic" in path.name and "italic" not in style.lower():
             style += " Italic"
-        entries.append(FontInfo(path.name, family, style, category, f"{license_name} (licenses/{license_file}.txt)",
-                                glyph_coverage(path, CANDIDATES)))
+        entries.append(FontInfo(path.name, family, style, category, license_text, glyph_coverage(path, CANDIDATES)))
     write_manifest(entries)
     print(f"{len(entries)} fonts; lowest ASCII coverage:",
           sorted((sum(c in e.coverage for c in string.printable[:95]), e.path) for e in entries)[:5])

@@ -127,14 +127,17 @@ class ChunkReader:
         return [results[p] for p in paths]
 
     def _read_lines(self, images: dict[str, Any]) -> dict[str, dict]:
-        from textrec.preprocess import prepare
+        from textrec.preprocess import target_width
 
-        arrays = [prepare(image, self.recognizer.preprocess) for image in images.values()]
         results = {}
-        for (path, image), array, prediction in zip(images.items(), arrays, self.recognizer.read_arrays(arrays)):
+        for (path, image), prediction in zip(images.items(), self.recognizer.read_images(list(images.values()))):
+            read_size = image.size if prediction.turned in (0, 180) else image.size[::-1]
+            boxes = char_boxes(prediction.columns, self.recognizer.width_stride,
+                               target_width(*read_size, self.recognizer.preprocess), read_size)
             results[path] = {"input": path, "text": prediction.text, "confidence": round(prediction.confidence, 4),
-                             "boxes": char_boxes(prediction.columns, self.recognizer.width_stride, array.shape[1],
-                                                 image.size)}
+                             "boxes": [turn_back(box, prediction.turned, image.size) for box in boxes]}
+            if prediction.turned:
+                results[path]["turned"] = prediction.turned
         return results
 
     def page_reader(self):
@@ -152,6 +155,17 @@ def char_boxes(columns: Sequence[int], stride: int, resized_width: int, size: tu
     width, height = size
     scale = width / max(resized_width, 1)
     return [[round(c * stride * scale), 0, min(round((c + 1) * stride * scale), width), height] for c in columns]
+
+
+def turn_back(box: list[int], turned: int, size: tuple[int, int]) -> list[int]:
+    """A box found in the crop turned `turned` degrees counter-clockwise, in the crop's own pixels."""
+    x0, y0, x1, y1 = box
+    width, height = size
+    if turned == 90:  # the turned crop's x runs down the original, its y right to left
+        return [width - y1, x0, width - y0, x1]
+    if turned == 270:
+        return [y0, height - x1, y1, height - x0]
+    return box
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:

@@ -55,7 +55,7 @@ def read(
                                         "for one page, else a folder: NAME.boxes.png per page)."),
 ) -> None:
     """Print the text (and confidence) of each image; pages are read line by line in reading order."""
-    from textrec.preprocess import load_image, normalize, resize
+    from textrec.preprocess import load_image
     from textrec.recognizer import load_recognizer
 
     if mode not in ("auto", "word", "line", "page"):
@@ -64,19 +64,19 @@ def read(
     recognizer = load_recognizer(model, backend, decoder=decoder if not words else "beam", beam_width=beam_width,
                                  lexicon=words, batch_size=batch_size)
     paths = expand_images(images)
-    arrays, good, pages, failures = [], [], [], 0
+    crops, good, pages, failures = [], [], [], 0
     for path in paths:
         try:
             image = load_image(path)
             if mode == "page" or (mode == "auto" and _page_sized(image)):
                 pages.append((path, image))
             else:
-                arrays.append(normalize(resize(image, recognizer.preprocess), recognizer.preprocess))
+                crops.append(image)
                 good.append(path)
         except TextrecError as exc:
             failures += 1
             typer.echo(json.dumps({"file": path, "error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
-    for path, prediction in zip(good, recognizer.read_arrays(arrays)):
+    for path, prediction in zip(good, recognizer.read_images(crops)):
         if as_json:
             typer.echo(json.dumps({"file": path, **prediction.to_dict()}))
         elif len(paths) == 1:

@@ -24,10 +24,14 @@ class Prediction:
     chars: list[float] = field(default_factory=list)  # one confidence per character of `text`
     columns: list[int] = field(default_factory=list)  # output frame where each character peaks (for boxes)
     attention: list[list[float]] | None = None  # attention decoder: weights over the columns, per character
+    turned: int = 0  # degrees counter-clockwise the crop was turned to read it (a tall crop of vertical text)
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "confidence": round(self.confidence, 4),
-                "chars": [round(c, 4) for c in self.chars]}
+        result = {"text": self.text, "confidence": round(self.confidence, 4),
+                  "chars": [round(c, 4) for c in self.chars]}
+        if self.turned:
+            result["turned"] = self.turned
+        return result
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

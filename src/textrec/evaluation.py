@@ -8,7 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from rapidfuzz.distance import Levenshtein
+
+try:
+    from rapidfuzz.distance import Levenshtein
+except ImportError:  # the GPU training machine has no rapidfuzz: validation falls back to edit_distance below
+    Levenshtein = None
 
 PROTOCOLS = {
     "exact": lambda s: s,
@@ -23,9 +27,21 @@ def normalize(text: str, protocol: str = "exact") -> str:
     return PROTOCOLS[protocol](text)
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: rapidfuzz's, or a plain dynamic programme where rapidfuzz is not installed."""
+    if Levenshtein is not None:
+        return Levenshtein.distance(a, b)
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, start=1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
 def edit_counts(predictions: Sequence[str], golds: Sequence[str]) -> tuple[int, int]:
     """(total edit distance, total gold characters): what CER divides, and what ranks sum before dividing."""
-    return sum(Levenshtein.distance(p, g) for p, g in zip(predictions, golds)), sum(len(g) for g in golds)
+    return sum(edit_distance(p, g) for p, g in zip(predictions, golds)), sum(len(g) for g in golds)
 
 
 def character_error_rate(predictions: Sequence[str], golds: Sequence[str]) -> float:

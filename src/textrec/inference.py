@@ -12,8 +12,7 @@ from textrec.charset import Charset
 from textrec.decoding import LanguageFusion, Prediction, attention_search, decode_batch
 from textrec.errors import TextrecError
 from textrec.language import CharLM
-from textrec.preprocess import ImageInput, PreprocessConfig, pad_batch, prepare
-
+from textrec.preprocess import ImageInput, PreprocessConfig, load_image, pad_batch, prepare_turns, turns
 
 
 def check_model_config(config: object, where: str) -> dict:
@@ -32,6 +31,24 @@ def check_model_config(config: object, where: str) -> dict:
     except (TypeError, ValueError) as exc:
         raise TextrecError(f"{where}: bad model config: {exc}") from None
     return config
+
+
+MIN_TURNED_CHARS = 2  # a turned tall crop of one character reads as confident junk ('1' as '-', 'IN' as '=')
+
+
+def most_confident(predictions: Sequence[Prediction], angles: Sequence[Sequence[int]]) -> list[Prediction]:
+    """Per image, the most confident of its readings (one per angle, in order, the upright one first and kept on
+    ties), marked with the angle it was read at. A turned reading counts only with a few letters or digits."""
+    results, start = [], 0
+    for image_angles in angles:
+        options = predictions[start : start + len(image_angles)]
+        usable = [k for k, p in enumerate(options)
+                  if k == 0 or sum(c.isalnum() for c in p.text) >= MIN_TURNED_CHARS]
+        best = max(usable, key=lambda k: options[k].confidence)
+        options[best].turned = image_angles[best]
+        results.append(options[best])
+        start += len(image_angles)
+    return results
 
 
 def output_lengths(widths: np.ndarray, stride: int, frames: int) -> np.ndarray:
@@ -118,8 +135,14 @@ class BatchReader:
     def read(self, images: ImageInput | Sequence[ImageInput]) -> Prediction | list[Prediction]:
         """One image (path, bytes, PIL image, array) gives one Prediction; a list gives a list."""
         single = not isinstance(images, (list, tuple))
-        results = self.read_arrays([prepare(image, self.preprocess) for image in ([images] if single else images)])
+        results = self.read_images([load_image(image) for image in ([images] if single else images)])
         return results[0] if single else results
+
+    def read_images(self, images: Sequence[object]) -> list[Prediction]:
+        """Recognize loaded (PIL, gray) images; a tall crop is also read turned a quarter each way and its most
+        confident reading kept (vertical signs), with `turned` saying how it was read."""
+        arrays = [array for image in images for array in prepare_turns(image, self.preprocess)]
+        return most_confident(self.read_arrays(arrays), [turns(image) for image in images])
 
     def read_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
         """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order."""

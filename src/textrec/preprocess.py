@@ -134,7 +134,34 @@ def to_grayscale(image: Image.Image) -> Image.Image:
     if image.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
-    return image.convert("L")
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return colour_to_gray(image)
+
+
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+LUMA_NORM = float(np.linalg.norm(LUMA))
+HUE_CONTRAST_GAIN = 1.4  # how much more contrast the main colour axis must carry before it replaces luma
+STATS_PIXELS = 65_536  # colour statistics come from at most this many pixels (a page costs what a word does)
+
+
+def colour_to_gray(image: Image.Image) -> Image.Image:
+    """RGB to 'L': luma (Pillow's ITU-R 601 weights), unless the image's main colour axis separates its pixels
+    far better than luma does (white letters on a light-blue sign, red on green): then the projection on that
+    axis, oriented like luma and scaled as luma would scale it. Luma alone erases such hue contrast."""
+    rgb = np.asarray(image, np.float32).reshape(-1, 3)
+    step = max(1, rgb.shape[0] // STATS_PIXELS)
+    sample = rgb[::step]
+    mean = sample.mean(axis=0)
+    centred = sample - mean
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axis = vectors[:, -1] if vectors[:, -1] @ LUMA >= 0 else -vectors[:, -1]
+    luma_spread = float((centred @ LUMA).std())
+    axis_spread = float((centred @ axis).std()) * LUMA_NORM
+    if luma_spread >= axis_spread / HUE_CONTRAST_GAIN:
+        return image.convert("L")
+    gray = float(mean @ LUMA) + (rgb - mean) @ axis * LUMA_NORM
+    return Image.fromarray(np.clip(gray, 0, 255).reshape(image.height, image.width).round().astype(np.uint8))
 
 
 def target_width(width: int, height: int, config: PreprocessConfig) -> int:
@@ -159,6 +186,21 @@ def normalize(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
 def prepare(source: ImageInput, config: PreprocessConfig, max_pixels: int | None = None) -> np.ndarray:
     """Any image input to the normalized HxW float32 array the network reads."""
     return normalize(resize(load_image(source, max_pixels), config), config)
+
+
+TALL_RATIO = 1.5  # a crop this much taller than wide may hold vertical text: it is read turned both ways too
+TURNS = (90, 270)  # degrees counter-clockwise; 90 puts the top letter of a stacked sign first
+
+
+def turns(image: Image.Image) -> tuple[int, ...]:
+    """The ways a crop is read: upright, and for a tall one also turned a quarter each way."""
+    return (0, *TURNS) if image.height >= TALL_RATIO * image.width else (0,)
+
+
+def prepare_turns(image: Image.Image, config: PreprocessConfig) -> list[np.ndarray]:
+    """A loaded image to one network input per way it is read (see `turns`); the upright one first."""
+    return [normalize(resize(image.rotate(angle, expand=True) if angle else image, config), config)
+            for angle in turns(image)]
 
 
 def background_value(array: np.ndarray) -> float:

@@ -27,7 +27,7 @@ def evaluate(model: str | Path | None, data: list[str], split: str | None = None
         raise TextrecError("--visualize draws attention maps: it needs an attention model (network name attn)")
     keep_images = bool(report or visualize)
     sources = [open_source({"path": d, "split": split} if split else d) for d in data]
-    images, arrays, golds, names, skipped = [], [], [], [], []
+    images, crops, arrays, golds, names, skipped = [], [], [], [], [], []
     for source in sources:
         for i in range(len(source)):
             if limit is not None and len(golds) >= limit:
@@ -37,14 +37,16 @@ def evaluate(model: str | Path | None, data: list[str], split: str | None = None
             except TextrecError as exc:
                 skipped.append(f"{source.names[i]}: {exc}")
                 continue
-            arrays.append(normalize_pixels(resize(image, recognizer.preprocess), recognizer.preprocess))
+            if visualize:
+                arrays.append(normalize_pixels(resize(image, recognizer.preprocess), recognizer.preprocess))
+            crops.append(image)
             images.append(image if keep_images else None)
             golds.append(source.labels[i])
             names.append(source.names[i])
     if not golds:
         raise TextrecError("no readable samples in the data given")
     start = time.perf_counter()
-    readings = recognizer.read_arrays(arrays)
+    readings = recognizer.read_images(crops)
     predictions = [p.text for p in readings]
     elapsed = time.perf_counter() - start
     pred_n = [normalize(p, protocol) for p in predictions]

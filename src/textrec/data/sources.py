@@ -279,14 +279,16 @@ def open_source(spec: str | dict[str, Any]) -> Source:
 ANNOTATION_NAMES = ("labels.tsv", "labels.txt", "gt.txt")
 
 
-def _synth(path: Path | None = None, **options: Any) -> Source:
+def _synth(path: Path | None = None, word_list: str | None = None, **options: Any) -> Source:
+    """A synthetic source; `word_list` (a `word<TAB>frequency` file) replaces wordfreq's list, for machines
+    without wordfreq (the GPU recipe)."""
     from textrec.synth.dataset import SynthSource
+    from textrec.synth.render import SynthConfig
 
-    if path is not None:  # a synth YAML file
-        from textrec.synth.render import SynthConfig
-
-        options["config"] = SynthConfig.from_file(path)
-    return SynthSource(**options)
+    config = SynthConfig.from_file(path) if path is not None else SynthConfig()
+    if word_list:
+        config.text = dict(config.text, word_list=word_list)
+    return SynthSource(config=config, **options)
 
 
 def _icdar(path: Path | None = None, pages: str | None = None, boxes: str | None = None, **options: Any) -> IcdarQuads:

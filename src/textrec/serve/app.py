@@ -24,11 +24,11 @@ from textrec import __version__
 from textrec.errors import TextrecError
 from textrec.decoding import Prediction
 from textrec.pages.pipeline import PageReader, is_page_sized
-from textrec.preprocess import normalize, resize
+from textrec.inference import most_confident
 from textrec.recognizer import load_recognizer
 from textrec.serve.batching import MicroBatcher, QueueFull
-from textrec.serve.images import (API_KEY_MESSAGE, RequestError, image_array, instance_images, key_matches,
-                                  page_image, reading, tf_prediction)
+from textrec.serve.images import (API_KEY_MESSAGE, Crop, RequestError, crop_arrays, image_arrays, instance_images,
+                                  key_matches, page_image, reading, tf_prediction)
 from textrec.serve.metrics import Metrics
 from textrec.serve.settings import ServeSettings
 
@@ -60,6 +60,7 @@ class PredictionOut(BaseModel):
     text: str
     confidence: float = Field(description="Probability that every character is right (page: mean over lines)")
     chars: list[CharOut]
+    turned: int = Field(0, description="degrees counter-clockwise a tall crop was turned to read it (vertical text)")
     model: str
     elapsed_ms: float
     mode: str = "line"
@@ -73,6 +74,7 @@ class BatchItem(BaseModel):
     text: str | None = None
     confidence: float | None = None
     chars: list[CharOut] | None = None
+    turned: int | None = None
     error: str | None = Field(None, description="Why this image was not read (the others still are)")
 
 
@@ -154,19 +156,19 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     async def to_array(data: bytes, name: str):
         return await asyncio.get_running_loop().run_in_executor(
-            decoders, image_array, data, recognizer.preprocess, settings.max_upload_bytes, settings.max_pixels, name)
+            decoders, image_arrays, data, recognizer.preprocess, settings.max_upload_bytes, settings.max_pixels, name)
 
     def check_model_name(name: str) -> None:
         if name != model_name:
             raise RequestError(404, f"no model named {name!r}; this server has {model_name!r}")
 
-    async def recognize(arrays: list) -> list[Prediction]:
+    async def recognize(crops: list[Crop]) -> list[Prediction]:
         try:
-            results = await batcher.predict(arrays)
+            results = await batcher.predict([array for crop in crops for array in crop.arrays])
         except QueueFull as exc:
             raise RequestError(503, f"server busy ({exc}); retry shortly") from None
-        metrics.images.inc(len(arrays))
-        return results
+        metrics.images.inc(len(crops))
+        return most_confident(results, [crop.angles for crop in crops])
 
     @app.exception_handler(RequestError)
     async def request_error(_: Request, exc: RequestError) -> JSONResponse:
@@ -217,10 +219,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                         "mode": "page", "width": result.width, "height": result.height, "lines": lines,
                         "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
             # auto, not a page: the image is decoded already, so only resize it (not decode the bytes again)
-            array = normalize(resize(image, recognizer.preprocess), recognizer.preprocess)
+            crop = crop_arrays(image, recognizer.preprocess)
         else:
-            array = await to_array(data, file.filename or "file")
-        prediction = (await recognize([array]))[0]
+            crop = await to_array(data, file.filename or "file")
+        prediction = (await recognize([crop]))[0]
         return {**reading(prediction), "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
     @app.post("/predict/batch", response_model=BatchOut, responses=ERRORS, dependencies=[Depends(require_key)],
@@ -230,16 +232,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         if len(files) > settings.max_batch_images:
             raise RequestError(413, f"{len(files)} images in one request; the limit is {settings.max_batch_images}")
         items: list[dict] = []
-        arrays, slots = [], []
+        crops, slots = [], []
         for index, upload in enumerate(files):
             name = upload.filename or f"files[{index}]"
             items.append({"file": name})
             try:
-                arrays.append(await to_array(await upload.read(settings.max_upload_bytes + 1), name))
+                crops.append(await to_array(await upload.read(settings.max_upload_bytes + 1), name))
                 slots.append(index)
             except RequestError as exc:
                 items[index]["error"] = exc.message
-        for index, prediction in zip(slots, await recognize(arrays) if arrays else []):
+        for index, prediction in zip(slots, await recognize(crops) if crops else []):
             items[index].update(reading(prediction))
         return {"results": items, "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
@@ -248,8 +250,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def tf_predict(name: str, body: TFServingRequest) -> dict:
         check_model_name(name)
         blobs = instance_images(body.instances, settings.max_batch_images, settings.max_upload_bytes)
-        arrays = [await to_array(data, f"instances[{i}]") for i, data in enumerate(blobs)]
-        return {"predictions": [tf_prediction(p) for p in await recognize(arrays)]}
+        crops = [await to_array(data, f"instances[{i}]") for i, data in enumerate(blobs)]
+        return {"predictions": [tf_prediction(p) for p in await recognize(crops)]}
 
     @app.get("/v1/models/{name}", responses={404: {"model": ErrorOut}}, summary="TensorFlow Serving model status")
     async def tf_status(name: str) -> dict:

@@ -16,7 +16,8 @@ import logging
 import time
 from typing import Any
 
-from textrec.serve.images import (API_KEY_MESSAGE, RequestError, decode_base64, image_array, instance_images,
+from textrec.inference import most_confident
+from textrec.serve.images import (API_KEY_MESSAGE, RequestError, decode_base64, image_arrays, instance_images,
                                   key_matches, reading, tf_prediction)
 from textrec.serve.settings import ServeSettings
 
@@ -87,9 +88,10 @@ def handler(event: dict, context: Any = None) -> dict:
         if not key_matches(headers.get("x-api-key"), settings.api_key):
             raise RequestError(401, API_KEY_MESSAGE)
         blobs, tf_style = _images(headers, raw, settings)
-        arrays = [image_array(blob, recognizer.preprocess, settings.max_upload_bytes, settings.max_pixels,
+        crops = [image_arrays(blob, recognizer.preprocess, settings.max_upload_bytes, settings.max_pixels,
                               f"image {i}" if len(blobs) > 1 else "image") for i, blob in enumerate(blobs)]
-        predictions = recognizer.read_arrays(arrays)
+        predictions = most_confident(recognizer.read_arrays([a for crop in crops for a in crop.arrays]),
+                                     [crop.angles for crop in crops])
     except RequestError as exc:
         return _reply(exc.status, {"error": exc.message})
     except Exception:  # logged for the operator; the caller gets JSON, not a Lambda runtime error

@@ -6,17 +6,23 @@ import base64
 import binascii
 import json
 import secrets
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+from PIL import Image
 
 from textrec.decoding import Prediction
 from textrec.errors import CorruptImage, ImageTooLarge, NotAnImage, TextrecError
-from PIL import Image
-
-from textrec.preprocess import PreprocessConfig, load_image, prepare
+from textrec.preprocess import PreprocessConfig, load_image, prepare_turns, turns
 
 API_KEY_MESSAGE = "missing or wrong API key (send it in the X-API-Key header)"
+
+
+class Crop(NamedTuple):
+    """One uploaded word or line image as the model reads it: an array per angle (upright first)."""
+
+    arrays: list[np.ndarray]
+    angles: tuple[int, ...]
 
 
 class RequestError(Exception):
@@ -27,10 +33,16 @@ class RequestError(Exception):
         self.status, self.message = status, message
 
 
-def image_array(data: bytes, preprocess: PreprocessConfig, max_bytes: int, max_pixels: int,
-                name: str = "image") -> np.ndarray:
-    """Bytes of an uploaded image -> the array the model reads, or a RequestError that names the problem."""
-    return _decode(lambda: prepare(bytes(data), preprocess, max_pixels=max_pixels), data, max_bytes, name)
+def image_arrays(data: bytes, preprocess: PreprocessConfig, max_bytes: int, max_pixels: int,
+                 name: str = "image") -> Crop:
+    """Bytes of an uploaded image -> the arrays the model reads (a tall crop is read turned too, see
+    preprocess.turns) with their angles, or a RequestError that names the problem."""
+    image = _decode(lambda: load_image(bytes(data), max_pixels), data, max_bytes, name)
+    return crop_arrays(image, preprocess)
+
+
+def crop_arrays(image: Image.Image, preprocess: PreprocessConfig) -> Crop:
+    return Crop(prepare_turns(image, preprocess), turns(image))
 
 
 def page_image(data: bytes, max_bytes: int, max_pixels: int, name: str = "image") -> Image.Image:
@@ -100,7 +112,8 @@ def key_matches(given: str | None, expected: str | None) -> bool:
 def reading(prediction: Prediction) -> dict:
     """The answer for one image: text, confidence and each character with its confidence."""
     return {"text": prediction.text, "confidence": round(prediction.confidence, 4),
-            "chars": [{"char": c, "confidence": round(p, 4)} for c, p in zip(prediction.text, prediction.chars)]}
+            "chars": [{"char": c, "confidence": round(p, 4)} for c, p in zip(prediction.text, prediction.chars)],
+            "turned": prediction.turned}
 
 
 def tf_prediction(prediction: Prediction) -> dict:

@@ -1,7 +1,8 @@
 """Render one labeled text image: a font that covers the text, a background, effects, height-normalized.
 
-Grayscale throughout: our networks read grayscale, and colour contrast reduces to the gray levels drawn here
-(light-on-dark included); it keeps rendering fast enough to feed training live (see benchmarks/SYNTH.md).
+Grayscale (our networks read grayscale), except scene samples (synth/scene.py), which are composed in colour
+and turned to gray by the conversion inference uses; gray keeps rendering fast enough to feed training live
+(see benchmarks/SYNTH.md).
 Sample `index` of a `seed` is always the same image, so datasets are reproducible and shard cleanly."""
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from textrec.errors import TextrecError, reject_unknown
 from textrec.synth.fontinfo import FontInfo, bundled_fonts, user_fonts
+from textrec.synth.scene import arc, compose_colour, make_textures, stack_vertically
 from textrec.synth.text import TextConfig, TextSampler
 
 # Every effect: probability `p` plus its range(s). One place to tune, overridable from YAML.
@@ -45,6 +47,13 @@ DEFAULT_EFFECTS: dict[str, dict[str, Any]] = {
     "underline": {"p": 0.04},
     "strike": {"p": 0.02},
     "clutter": {"p": 0.12},  # parts of neighbouring text at the edges
+    # Scene text (synth/scene.py), off in the document mix; configs/synth/en-scene.yaml turns them on.
+    "color": {"p": 0.0, "hue_contrast": 0.35},  # colour text on colour textures; hue_contrast: share told by hue
+    "arc": {"p": 0.0, "range": [0.15, 1.0], "max_chars": 16},  # span, as a fraction of a half circle
+    "extrude": {"p": 0.0},  # 3-D letters (colour samples only, as are glow and emboss)
+    "glow": {"p": 0.0},
+    "emboss": {"p": 0.0},
+    "vertical": {"p": 0.0, "max_chars": 8},  # letters stacked top to bottom, turned as the reader turns them
 }
 
 
@@ -174,6 +183,7 @@ class Renderer:
         # the text rendering itself, and random crops of a large field look the same to a network.
         self.noise_field = np.random.default_rng(99).normal(0, 1, (256, 4096)).astype(np.float32)
         self.background_images = self._load_backgrounds(self.config.backgrounds)
+        self.textures = make_textures() if self.effects["color"]["p"] > 0 else {}
 
     @staticmethod
     def _load_backgrounds(folder: str | None) -> list[np.ndarray]:
@@ -213,6 +223,25 @@ class Renderer:
         stroke = rng.randint(*e["stroke"]["range"]) if rng.random() < e["stroke"]["p"] else 0
         spacing = rng.uniform(*e["spacing"]["range"]) * size if len(text) <= 24 and rng.random() < e["spacing"]["p"] else 0.0
         mask = self._text_mask(text, font, size, stroke, spacing, rng)
+        vertical = e["vertical"]
+        if " " not in text and len(text) <= vertical["max_chars"] and rng.random() < vertical["p"]:
+            mask = stack_vertically(mask, _glyph_cache(font.path, size, stroke), text)
+        if rng.random() < e["color"]["p"]:
+            pil = compose_colour(mask, size, e, self.textures, rng, self._crop_tile)
+        else:
+            pil = self._compose_gray(mask, size, rng)
+        pil = self._geometry(pil, rng, len(text))
+        pil = self._photometric(pil, rng)
+        if rng.random() < e["jpeg"]["p"]:
+            buffer = io.BytesIO()
+            pil.save(buffer, format="JPEG", quality=rng.randint(*e["jpeg"]["range"]))
+            pil = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
+        height = self.config.height
+        width = max(1, round(pil.width * height / pil.height))
+        return pil.resize((width, height), Image.BILINEAR)
+
+    def _compose_gray(self, mask: Image.Image, size: int, rng: random.Random) -> Image.Image:
+        e = self.effects
         w, h = mask.size
         background, fg = self._background(w, h, rng)
         if rng.random() < e["shadow"]["p"]:
@@ -224,16 +253,7 @@ class Renderer:
         if rng.random() < e["outline"]["p"]:
             grown = mask.filter(ImageFilter.MaxFilter(3))
             background = Image.composite(Image.new("L", (w, h), int(255 - fg)), background, grown)
-        pil = Image.composite(Image.new("L", (w, h), int(fg)), background, mask)
-        pil = self._geometry(pil, rng)
-        pil = self._photometric(pil, rng)
-        if rng.random() < e["jpeg"]["p"]:
-            buffer = io.BytesIO()
-            pil.save(buffer, format="JPEG", quality=rng.randint(*e["jpeg"]["range"]))
-            pil = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
-        height = self.config.height
-        width = max(1, round(pil.width * height / pil.height))
-        return pil.resize((width, height), Image.BILINEAR)
+        return Image.composite(Image.new("L", (w, h), int(fg)), background, mask)
 
     def _text_mask(self, text: str, font: ImageFont.FreeTypeFont, size: int, stroke: int, spacing: float,
                    rng: random.Random) -> Image.Image:
@@ -320,7 +340,7 @@ class Renderer:
         top, left = rng.randint(0, sh - h), rng.randint(0, sw - w)
         return source[top : top + h, left : left + w]
 
-    def _geometry(self, image: Image.Image, rng: random.Random) -> Image.Image:
+    def _geometry(self, image: Image.Image, rng: random.Random, length: int = 0) -> Image.Image:
         e = self.effects
         fill = int(np.median(np.asarray(image)[[0, -1]]))
         if rng.random() < e["shear"]["p"]:
@@ -336,6 +356,8 @@ class Renderer:
             image = self._perspective(image, rng.uniform(*e["perspective"]["range"]), fill, rng)
         if rng.random() < e["curve"]["p"]:
             image = self._curve(image, rng.uniform(*e["curve"]["range"]), fill, rng)
+        if length <= e["arc"]["max_chars"] and rng.random() < e["arc"]["p"]:
+            image = arc(image, rng.uniform(*e["arc"]["range"]), fill, concave=rng.random() < 0.4)
         return image
 
     @staticmethod

@@ -33,6 +33,7 @@ class TextConfig:
     random_length: tuple[int, int] = (1, 12)
     line_length: tuple[int, int] = (10, 80)  # characters in a multi-word line
     text_file: str | None = None  # lines of this file are used as texts (kind 'file')
+    word_list: str | None = None  # `word<TAB>frequency` lines to draw words from instead of wordfreq's list
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "TextConfig":
@@ -49,17 +50,53 @@ class TextConfig:
 
 
 @lru_cache(maxsize=4)
-def english_words(count: int, alpha: float) -> tuple[list[str], list[float]]:
-    """The `count` most frequent English words (wordfreq) with cumulative sampling weights."""
-    from wordfreq import word_frequency, top_n_list
+def english_words(count: int, alpha: float, word_list: str | None = None) -> tuple[list[str], list[float]]:
+    """The `count` most frequent English words (wordfreq, or a `word<TAB>frequency` file) with cumulative
+    sampling weights."""
+    if word_list:
+        words, frequencies = read_word_list(Path(word_list), count)
+    else:
+        from wordfreq import top_n_list, word_frequency
 
-    words = [w for w in top_n_list("en", count) if w.isprintable()]
-    weights = [word_frequency(w, "en") ** alpha for w in words]
+        words = [w for w in top_n_list("en", count) if w.isprintable()]
+        frequencies = [word_frequency(w, "en") for w in words]
+    weights = [f ** alpha for f in frequencies]
     cumulative, total = [], 0.0
     for w in weights:
         total += w
         cumulative.append(total)
     return words, cumulative
+
+
+def read_word_list(path: Path, count: int) -> tuple[list[str], list[float]]:
+    """The first `count` entries of a `word<TAB>frequency` file (what `write_word_list` writes)."""
+    if not path.is_file():
+        raise TextrecError(f"word list not found: {path}")
+    words, frequencies = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        word, _, frequency = line.partition("\t")
+        try:
+            value = float(frequency)
+        except ValueError:
+            raise TextrecError(f"{path}:{number}: expected word<TAB>frequency, got {line[:60]!r}") from None
+        if word.isprintable() and word and value > 0:
+            words.append(word)
+            frequencies.append(value)
+        if len(words) >= count:
+            break
+    if not words:
+        raise TextrecError(f"word list {path} has no usable words")
+    return words, frequencies
+
+
+def write_word_list(path: Path, count: int = 50000) -> Path:
+    """wordfreq's `count` most frequent English words with their frequencies, for machines without wordfreq."""
+    from wordfreq import top_n_list, word_frequency
+
+    rows = [f"{w}\t{word_frequency(w, 'en'):.4e}" for w in top_n_list("en", count) if w.isprintable() and "\t" not in w]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
 
 
 class TextSampler:
@@ -80,7 +117,8 @@ class TextSampler:
             self.file_lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
             if not self.file_lines:
                 raise TextrecError(f"text file {path} has no non-empty lines")
-        self.words, self.cumulative = english_words(self.config.vocabulary, self.config.word_alpha)
+        self.words, self.cumulative = english_words(self.config.vocabulary, self.config.word_alpha,
+                                                    self.config.word_list)
         self.digits_only = not any(c.isalpha() for c in alphabet)
 
     def __call__(self, rng: random.Random) -> str:

@@ -47,7 +47,10 @@ class Curves(L.Callback):
         self.out = out
 
     def _draw(self, module: L.LightningModule) -> None:
-        plot_curves(module.history, self.out)
+        try:
+            plot_curves(module.history, self.out)
+        except ImportError:  # no matplotlib (the GPU training machine): the numbers are in the log and the logger
+            print(f"curves not drawn ({self.out.name}): matplotlib is not installed")
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.global_rank == 0:
@@ -104,3 +107,34 @@ class ShardData(L.Callback):
         target = self._shardable(self.train_loader)
         per_batch = 1 if target is self.train_loader.dataset else self.train_loader.batch_size
         target.resume(self.epoch, self.batches * per_batch)
+
+
+class ThroughputLog(L.Callback):
+    """A plain line every `every` steps (step, loss, samples/s, elapsed), for logs that are not a terminal:
+    a progress bar redrawn in place says nothing in a file. Its figures are kept in `self.summary`."""
+
+    def __init__(self, every: int = 50):
+        self.every = every
+        self.summary: dict[str, float] = {}
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        import time
+
+        self.start, self.samples = time.perf_counter(), 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        import time
+
+        if isinstance(batch, dict) and batch.get("images") is not None:
+            self.samples += len(batch["images"]) * trainer.world_size
+        step = trainer.global_step
+        if step % self.every or trainer.global_rank != 0:
+            return
+        elapsed = time.perf_counter() - self.start
+        loss = trainer.callback_metrics.get("train/loss")
+        self.summary = {"step": step, "samples": self.samples, "seconds": round(elapsed, 1),
+                        "samples_per_s": round(self.samples / max(elapsed, 1e-9), 1)}
+        metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        print(f"step {step}  loss {float(loss) if loss is not None else float('nan'):.3f}  "
+              f"{self.summary['samples_per_s']:.0f} samples/s  {elapsed:.0f} s  {metrics}", flush=True)

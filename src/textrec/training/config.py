@@ -117,7 +117,7 @@ def _resolve_paths(config: dict[str, Any], base: Path) -> dict[str, Any]:
         for i, spec in enumerate(data.get(split, []) or []):
             if isinstance(spec, str):
                 spec = data[split][i] = {"path": spec}
-            for key in ("path", "pages", "boxes"):
+            for key in ("path", "pages", "boxes", "word_list"):
                 if key in spec and spec[key] and not Path(spec[key]).is_absolute():
                     spec[key] = str((base / spec[key]).resolve())
     return config

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The GPU training recipe, one command on the device machine (one H100/H200, 16 CPU cores, PyTorch, nothing
+# from the package index), from the repository root, with runs/gpu-pack carried along:
+#   here first:  python recipes/gpu/pack.py          (real crops + word list, ~28 MB, into runs/gpu-pack)
+#   device:      bash recipes/gpu.sh [--init runs/some-model] [--minutes 7.5]
+# Writes $OUT/model/{weights.safetensors (fp16), config.json}, $OUT/train.log, $OUT/summary.json.
+# Back here: attach the language model and export (see recipes/default-en.sh), or start a CPU stage from it.
+set -euo pipefail
+OUT="${OUT:-runs/gpu-out}"
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python3 recipes/gpu/train.py --out "$OUT" "$@" 2>&1 | tee "$OUT/train.log"

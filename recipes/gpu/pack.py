@@ -1,0 +1,79 @@
+"""Pack what the GPU recipe needs from outside the repository into one folder (about 15 MB), so that it
+travels with the working tree to the GPU machine, which has no ../shared, no wordfreq and no lmdb:
+
+    python recipes/gpu/pack.py                 # -> runs/gpu-pack/{words.tsv, iiit5k-train, iiit5k-val, svt, sroie-lines}
+
+Each data folder is an annotation folder (images/NNNNN.png + labels.tsv) of gray crops at most `--height`
+pixels high (the model reads 32; augmentation wants a little more). The word list is wordfreq's 50,000 most
+frequent English words with their frequencies (the synthetic text's vocabulary).
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from textrec.data.sources import IcdarQuads, Source, open_source
+from textrec.errors import TextrecError
+from textrec.synth.text import write_word_list
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def pack_source(source: Source, folder: Path, height: int = 48, limit: int | None = None, seed: int = 0) -> int:
+    """Write up to `limit` samples of `source` (a random choice when there are more) as an annotation folder;
+    returns how many were written. Unreadable samples and labels with tabs or newlines are left out."""
+    indices = list(range(len(source)))
+    if limit is not None and limit < len(indices):
+        indices = sorted(random.Random(seed).sample(indices, limit))
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index in indices:
+        label = source.labels[index]
+        if "\t" in label or "\n" in label or not label.strip():
+            continue
+        try:
+            image = source.load(index)
+        except TextrecError:
+            continue
+        if image.height > height:
+            image = image.resize((max(1, round(image.width * height / image.height)), height), Image.BILINEAR)
+        name = f"images/{len(lines):05d}.png"
+        image.save(folder / name, optimize=True)
+        lines.append(f"{name}\t{label}")
+    (folder / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines)
+
+
+def folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/gpu-pack"))
+    parser.add_argument("--height", type=int, default=48)
+    parser.add_argument("--sroie-lines", type=int, default=6000, help="receipt lines packed (of ~12,800)")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        sys.exit(f"data not found: {SHARED} (the IIIT5K, SVT and SROIE folders of ../shared/data)")
+    iiit = SHARED / "iiit5k" / "train_cased.tsv"
+    parts = {
+        "iiit5k-train": (open_source({"path": str(iiit), "split": {"range": [0.15, 1.0]}}), None),
+        "iiit5k-val": (open_source({"path": str(iiit), "split": {"range": [0.0, 0.15]}}), None),
+        "svt": (open_source(str(SHARED / "svt-train")), None),
+        "sroie-lines": (IcdarQuads(SHARED / "sroie" / "pages", SHARED / "sroie" / "boxes", pages_range=(0, 239)),
+                        args.sroie_lines),
+    }
+    for name, (source, limit) in parts.items():
+        written = pack_source(source, args.out / name, args.height, limit)
+        print(f"{name}: {written} samples, {folder_size(args.out / name) / 1e6:.1f} MB", flush=True)
+    write_word_list(args.out / "words.tsv")
+    print(f"words.tsv written; {args.out}: {folder_size(args.out) / 1e6:.1f} MB in all")
+
+
+if __name__ == "__main__":
+    main()
