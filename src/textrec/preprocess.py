@@ -142,25 +142,24 @@ def to_grayscale(image: Image.Image) -> Image.Image:
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 LUMA_NORM = float(np.linalg.norm(LUMA))
 HUE_CONTRAST_GAIN = 1.4  # how much more contrast the main colour axis must carry before it replaces luma
-STATS_PIXELS = 65_536  # colour statistics come from at most this many pixels (a page costs what a word does)
+STATS_PIXELS = 4096  # colour statistics come from about this many pixels (a page costs what a word does)
 
 
 def colour_to_gray(image: Image.Image) -> Image.Image:
     """RGB to 'L': luma (Pillow's ITU-R 601 weights), unless the image's main colour axis separates its pixels
     far better than luma does (white letters on a light-blue sign, red on green): then the projection on that
     axis, oriented like luma and scaled as luma would scale it. Luma alone erases such hue contrast."""
-    rgb = np.asarray(image, np.float32).reshape(-1, 3)
-    step = max(1, rgb.shape[0] // STATS_PIXELS)
-    sample = rgb[::step]
-    mean = sample.mean(axis=0)
-    centred = sample - mean
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    axis = vectors[:, -1] if vectors[:, -1] @ LUMA >= 0 else -vectors[:, -1]
-    luma_spread = float((centred @ LUMA).std())
-    axis_spread = float((centred @ axis).std()) * LUMA_NORM
+    rgb = np.asarray(image).reshape(-1, 3)
+    sample = rgb[:: max(1, rgb.shape[0] // STATS_PIXELS)].astype(np.float64)
+    mean = np.ones(len(sample)) @ sample / len(sample)  # matrix products: numpy's axis-0 mean is slow here
+    scatter = sample.T @ sample - len(sample) * np.outer(mean, mean)
+    values, vectors = np.linalg.eigh(scatter)
+    luma_spread = max(float(LUMA @ scatter @ LUMA), 0.0) ** 0.5  # spreads along luma and the main axis (x sqrt(n))
+    axis_spread = max(float(values[-1]), 0.0) ** 0.5 * LUMA_NORM
     if luma_spread >= axis_spread / HUE_CONTRAST_GAIN:
         return image.convert("L")
-    gray = float(mean @ LUMA) + (rgb - mean) @ axis * LUMA_NORM
+    axis = vectors[:, -1] if vectors[:, -1] @ LUMA >= 0 else -vectors[:, -1]
+    gray = float(mean @ LUMA) + (rgb.astype(np.float32) - mean.astype(np.float32)) @ (axis * LUMA_NORM).astype(np.float32)
     return Image.fromarray(np.clip(gray, 0, 255).reshape(image.height, image.width).round().astype(np.uint8))
 
 
