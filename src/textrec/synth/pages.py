@@ -33,7 +33,7 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
 class PageRenderer:
     """`sample(index)` is deterministic per (seed, index): the same page every time."""
 
-    layouts = {"receipt": 0.45, "document": 0.35, "table": 0.2}
+    layouts = {"receipt": 0.45, "document": 0.35, "table": 0.2, "note": 0.0}  # note: handwriting, off by default
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -186,6 +186,10 @@ class PageRenderer:
                 x += cell_w[c]
         return page, lines
 
+    def _note(self, rng: random.Random) -> tuple[Image.Image, list[PageLine]]:
+        texts = [self._phrase(rng, (2, 7)) for _ in range(rng.randint(4, 14))]
+        return render_note(texts, rng)
+
     # ---- the look of paper, print and scan ----
     def _effects(self, page: Image.Image, lines: list[PageLine], rng: random.Random) -> tuple[Image.Image, list[PageLine]]:
         ink = page.point(lambda v: 255 - v)  # text as white-on-black mask
@@ -215,6 +219,48 @@ class PageRenderer:
             out.save(buffer, format="JPEG", quality=rng.randint(40, 95))
             out = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
         return out, lines
+
+
+def render_note(texts: list[str], rng: random.Random, width: int | None = None) -> tuple[Image.Image, list[PageLine]]:
+    """A handwritten note, black ink on a white canvas (PageRenderer's effects add paper and scan): one line per
+    text, on ruled lines or blank paper, in one handwriting face; each line boxed by its ink. Texts are cut to
+    what fits the width and to the characters the face draws."""
+    from textrec.synth.handwriting import elastic, handwritten_mask
+    from textrec.synth.render import _glyph_cache
+
+    faces = [f for f in bundled_fonts() if f.category == "handwriting" and f.covers("ABCabcxyz0123456789.,")]
+    font = rng.choice(faces)
+    width = width or rng.randint(700, 1200)
+    gap = rng.randint(56, 84)
+    size = int(gap * rng.uniform(0.55, 0.7))
+    glyphs = _glyph_cache(font.path, size, 0)
+    margin = rng.randint(30, 80)
+    height = int(gap * (len(texts) + 2.5))
+    page = np.full((height, width), 255, np.uint8)
+    ruled = rng.random() < 0.6
+    lines: list[PageLine] = []
+    for k, text in enumerate(texts):
+        baseline = int(gap * (k + 1.6))
+        if ruled:
+            page[baseline : baseline + 2, :] = 190
+        text = "".join(c for c in text if font.covers(c) or c == " ").strip()
+        mask = np.zeros((0, 0), np.uint8)
+        while text:
+            mask = elastic(handwritten_mask(glyphs, text, size, rng, {"jitter": 0.8}), rng, 1.5, 5.0)
+            if mask.shape[1] <= width - 2 * margin:
+                break
+            text = text.rsplit(" ", 1)[0] if " " in text else text[:-1]
+        if not text:
+            continue
+        x = margin + rng.randint(0, size)
+        top = max(0, baseline - int(mask.shape[0] * 0.72))
+        region = page[top : top + mask.shape[0], x : x + mask.shape[1]]
+        np.minimum(region, 255 - mask[: region.shape[0], : region.shape[1]], out=region)
+        ys, xs = np.nonzero(mask[: region.shape[0], : region.shape[1]] > 80)
+        if len(xs):
+            left, right, upper, lower = x + xs.min() - 1, x + xs.max() + 1, top + ys.min() - 1, top + ys.max() + 1
+            lines.append(PageLine((left, upper, right, upper, right, lower, left, lower), text))
+    return Image.fromarray(page), lines
 
 
 def _rotate(page: Image.Image, lines: list[PageLine], degrees: float, fill: int) -> tuple[Image.Image, list[PageLine]]:

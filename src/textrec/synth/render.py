@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from textrec.errors import TextrecError, reject_unknown
 from textrec.synth.fontinfo import FontInfo, bundled_fonts, user_fonts
+from textrec.synth.handwriting import elastic, handwritten_mask, on_paper, pen_weight
 from textrec.synth.scene import arc, compose_colour, make_textures, stack_vertically
 from textrec.synth.text import TextConfig, TextSampler
 
@@ -54,6 +55,10 @@ DEFAULT_EFFECTS: dict[str, dict[str, Any]] = {
     "glow": {"p": 0.0},
     "emboss": {"p": 0.0},
     "vertical": {"p": 0.0, "max_chars": 8},  # letters stacked top to bottom, turned as the reader turns them
+    # Handwriting (synth/handwriting.py), off unless a config turns it on (configs/synth/en-handwriting.yaml):
+    # every glyph varied, elastic strokes (amplitude px, smoothness px), pen or pencil on plain/ruled/squared paper
+    "handwriting": {"p": 0.0, "jitter": 1.0, "elastic": [1.0, 3.0], "smoothness": [3.0, 6.0], "ruled": 0.35,
+                    "squared": 0.15, "pencil": 0.3},
 }
 
 
@@ -64,6 +69,7 @@ class SynthConfig:
     text: dict[str, Any] = field(default_factory=dict)  # TextConfig settings
     effects: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_EFFECTS))
     fonts: str | None = None  # a folder of the user's fonts instead of the bundled set
+    font_categories: list[str] | None = None  # only bundled faces of these categories (e.g. [handwriting])
     backgrounds: str | None = None  # a folder of images to crop backgrounds from
 
     @classmethod
@@ -170,13 +176,21 @@ class Renderer:
         self.config = config or SynthConfig()
         self.alphabet = Charset.from_spec(self.config.charset).chars
         fonts = user_fonts(self.config.fonts, self.alphabet) if self.config.fonts else bundled_fonts()
+        categories = self.config.font_categories
+        if categories:
+            fonts = [f for f in fonts if f.category in categories]
+            if not fonts:
+                raise TextrecError(f"no font of the categories {categories} (known: display, handwriting, mono, "
+                                   "sans, serif, condensed, typewriter)")
         self.fonts = [f for f in fonts if f.coverage.strip()]
         self.coverage = [frozenset(f.coverage) for f in self.fonts]
         drawable = set().union(*self.coverage) if self.coverage else set()
         missing = [c for c in self.alphabet if c not in drawable]
-        if missing:
+        if missing and not categories:
             raise TextrecError(f"no font draws these charset characters: {''.join(missing)!r}")
-        self.text = TextSampler(TextConfig.from_dict(self.config.text), self.alphabet, custom_text)
+        # a few faces chosen by category may lack some symbols: texts then use only what they draw
+        text_alphabet = "".join(c for c in self.alphabet if c in drawable)
+        self.text = TextSampler(TextConfig.from_dict(self.config.text), text_alphabet, custom_text)
         self.effects = self.config.effects
         self.papers = _paper_textures()
         # One field of unit Gaussian noise, cropped per image: drawing fresh noise per pixel costs more than
@@ -222,14 +236,14 @@ class Renderer:
         font = _font(font_info.path, size)
         stroke = rng.randint(*e["stroke"]["range"]) if rng.random() < e["stroke"]["p"] else 0
         spacing = rng.uniform(*e["spacing"]["range"]) * size if len(text) <= 24 and rng.random() < e["spacing"]["p"] else 0.0
-        mask = self._text_mask(text, font, size, stroke, spacing, rng)
-        vertical = e["vertical"]
-        if " " not in text and len(text) <= vertical["max_chars"] and rng.random() < vertical["p"]:
-            mask = stack_vertically(mask, _glyph_cache(font.path, size, stroke), text)
-        if rng.random() < e["color"]["p"]:
-            pil = compose_colour(mask, size, e, self.textures, rng, self._crop_tile)
+        hand = e["handwriting"]
+        if rng.random() < hand["p"]:
+            strokes = handwritten_mask(_glyph_cache(font.path, size, 0), text, size, rng, hand)
+            strokes = elastic(pen_weight(strokes, size, rng), rng, rng.uniform(*hand["elastic"]),
+                              rng.uniform(*hand["smoothness"]))
+            pil = on_paper(strokes, size, rng, hand, lambda w, h, r: self._crop_tile(r.choice(self.papers), w, h, r))
         else:
-            pil = self._compose_gray(mask, size, rng)
+            pil = self._compose_print(text, font, size, stroke, spacing, rng)
         pil = self._geometry(pil, rng, len(text))
         pil = self._photometric(pil, rng)
         if rng.random() < e["jpeg"]["p"]:
@@ -239,6 +253,18 @@ class Renderer:
         height = self.config.height
         width = max(1, round(pil.width * height / pil.height))
         return pil.resize((width, height), Image.BILINEAR)
+
+    def _compose_print(self, text: str, font: ImageFont.FreeTypeFont, size: int, stroke: int, spacing: float,
+                       rng: random.Random) -> Image.Image:
+        """Printed text: a mask (maybe stacked vertically), then colour (scene) or gray composition."""
+        e = self.effects
+        mask = self._text_mask(text, font, size, stroke, spacing, rng)
+        vertical = e["vertical"]
+        if " " not in text and len(text) <= vertical["max_chars"] and rng.random() < vertical["p"]:
+            mask = stack_vertically(mask, _glyph_cache(font.path, size, stroke), text)
+        if rng.random() < e["color"]["p"]:
+            return compose_colour(mask, size, e, self.textures, rng, self._crop_tile)
+        return self._compose_gray(mask, size, rng)
 
     def _compose_gray(self, mask: Image.Image, size: int, rng: random.Random) -> Image.Image:
         e = self.effects
