@@ -66,7 +66,7 @@ def test_page_images_are_read_line_by_line_with_boxes_and_word_images_whole(tmp_
     out = tmp_path / "results.jsonl"
     run_batch([str(tmp_path / "in")], out, progress=False, mode="auto")
     lines = {Path(r["input"]).name: r for r in _lines(out)}
-    assert lines["0000.png"]["text"] == "apple" and "mode" not in lines["0000.png"]
+    assert lines["0000.png"]["text"] == "apple" and lines["0000.png"]["mode"] == "line"
     page = lines["page.png"]
     assert page["mode"] == "page" and len(page["lines"]) == len(LEFT + RIGHT)
     first = page["lines"][0]["text"].lower()  # reading order: the left column first

@@ -1,5 +1,5 @@
-"""Maintainer tool: add display/sign/logo faces (scene text: street and shop signs, logos, jerseys) to the
-bundled font set, leaving the existing manifest entries as they are.
+"""Maintainer tool: add display/sign/logo faces (scene text: street and shop signs, logos, jerseys) and
+handwriting faces to the bundled font set, leaving the existing manifest entries as they are.
 
 Sources: npm @fontsource/<name> packages (the 'latin' subset .woff of one weight, unpacked to a plain .ttf/.otf
 with fontTools: the outlines are not touched) and Debian fonts-* packages. Each face's license file is written
@@ -61,7 +61,65 @@ FACES = [
     ("npm", "teko", 600, "condensed"),
     ("npm", "ultra", 400, "display"),
     ("deb", "fonts-bajaderka", "Bajaderka-Regular.otf", "display"),
+    # Handwriting: print, script and marker hands (all-caps ones too: glyph_coverage leaves their lower case out).
+    # Left out after a look at the rendering: Rock Salt (draws its lower case as capitals), Walter Turncoat (lower
+    # case as small capitals), Give You Glory (lower-case n and r drawn as capitals N, R), Over the Rainbow (x and X
+    # drawn like a P: 'Fox' reads 'Fop'), Dawning of a New Day (thin, capitals run into one scribble), Mr Dafoe
+    # (capitals overlap into an unreadable scribble in an all-caps word). Left out to keep the set to ~40 faces
+    # (near-typeface rounded hands, close to Comic Neue/Humor Sans): Delius, Mali, Short Stack; Kristi comes from
+    # npm (latin subset) rather than fonts-kristi, klee/femkeklaver/sjfonts/tomsontalks not taken (size, licenses).
+    ("npm", "annie-use-your-telescope", 400, "handwriting"),
+    ("npm", "architects-daughter", 400, "handwriting"),
+    ("npm", "bad-script", 400, "handwriting"),
+    ("npm", "calligraffitti", 400, "handwriting"),
+    ("npm", "caveat", 400, "handwriting"),
+    ("npm", "caveat-brush", 400, "handwriting"),
+    ("npm", "cedarville-cursive", 400, "handwriting"),
+    ("npm", "coming-soon", 400, "handwriting"),
+    ("npm", "covered-by-your-grace", 400, "handwriting"),
+    ("npm", "crafty-girls", 400, "handwriting"),
+    ("npm", "dekko", 400, "handwriting"),
+    ("npm", "gloria-hallelujah", 400, "handwriting"),
+    ("npm", "gochi-hand", 400, "handwriting"),
+    ("npm", "handlee", 400, "handwriting"),
+    ("npm", "homemade-apple", 400, "handwriting"),
+    ("npm", "indie-flower", 400, "handwriting"),
+    ("npm", "just-another-hand", 400, "handwriting"),
+    ("npm", "kalam", 400, "handwriting"),
+    ("npm", "kalam", 700, "handwriting"),
+    ("npm", "kristi", 400, "handwriting"),
+    ("npm", "la-belle-aurore", 400, "handwriting"),
+    ("npm", "loved-by-the-king", 400, "handwriting"),
+    ("npm", "marck-script", 400, "handwriting"),
+    ("npm", "nanum-brush-script", 400, "handwriting"),
+    ("npm", "nanum-pen-script", 400, "handwriting"),
+    ("npm", "neucha", 400, "handwriting"),
+    ("npm", "nothing-you-could-do", 400, "handwriting"),
+    ("npm", "patrick-hand", 400, "handwriting"),
+    ("npm", "reenie-beanie", 400, "handwriting"),
+    ("npm", "satisfy", 400, "handwriting"),
+    ("npm", "schoolbell", 400, "handwriting"),
+    ("npm", "shadows-into-light", 400, "handwriting"),
+    ("npm", "sue-ellen-francisco", 400, "handwriting"),
+    ("npm", "swanky-and-moo-moo", 400, "handwriting"),
+    ("npm", "the-girl-next-door", 400, "handwriting"),
+    ("npm", "waiting-for-the-sunrise", 400, "handwriting"),
+    ("npm", "yellowtail", 400, "handwriting"),
+    ("npm", "zeyada", 400, "handwriting"),
+    ("deb", "fonts-kaushanscript", "KaushanScript-Regular.otf", "handwriting"),
+    ("deb", "fonts-rufscript", "Rufscript010.ttf", "handwriting"),
+    ("deb", "fonts-bwht", "BecauseWeBuild-Regular.otf", "handwriting"),
+    ("deb", "fonts-bwht", "BecauseWeConnect-Regular.otf", "handwriting"),
+    ("deb", "fonts-bwht", "BecauseWeLearn-Regular.otf", "handwriting"),
 ]
+# Debian packages' font licenses, checked by hand in each package's copyright file (fonts-bwht says 'SIL-1.1':
+# the text is the SIL Open Font License 1.1).
+DEB_LICENSES = {
+    "fonts-bajaderka": "OFL-1.1",
+    "fonts-kaushanscript": "OFL-1.1",
+    "fonts-bwht": "OFL-1.1",
+    "fonts-rufscript": "GPL-3+ with font exception",
+}
 
 
 def fetch_npm(package: str, work: Path) -> Path:
@@ -128,7 +186,7 @@ def main():
         else:
             root = fetch_deb(package, args.work)
             font_file = next(root.rglob(weight))
-            license_name = "OFL-1.1"  # checked by hand in the package's copyright file
+            license_name = DEB_LICENSES[package]
             license_file = f"{package}.txt"
             origin = None
             license_text = (root / "usr/share/doc" / package / "copyright").read_text()

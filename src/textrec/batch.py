@@ -1,8 +1,8 @@
 """`textrec batch`: OCR over many inputs into a JSON-lines file, in this process or on a Ray cluster.
 
-One line per input: {"input", "text", "confidence", "boxes"} (a box per character) for a word or line image;
-{"input", "mode": "page", "text", "lines": [{"quad", "text", "confidence", "words", ...}], ...} for a page
-(read line by line, as `textrec read` does); or {"input", "error"}. The output file is the job's
+One line per input, as `textrec read --json` prints it (textrec.reading decides and reads): {"input", "mode":
+"line", "text", "confidence", "chars", "boxes"} (a box per character) for a word or line image; {"input", "mode":
+"page", "text", "lines": [{"quad", "text", "confidence", "words", ...}], ...} for a page; or {"input", "error"}. The output file is the job's
 state: a re-run skips every input already in it, so a crash or kill costs only the chunks in flight, and
 the file is valid JSON lines at every moment (whole lines are appended with one write each; a line torn by
 a power cut is cut off on the next run). Ray does the distribution (scheduling, retries, the cluster);
@@ -20,7 +20,6 @@ from typing import Any
 from textrec.errors import TextrecError
 
 MANIFEST_SUFFIXES = {".txt", ".lst", ".list", ".manifest"}
-MODES = ("auto", "word", "line", "page")
 
 
 def expand_images(inputs: Sequence[str]) -> list[str]:
@@ -99,73 +98,22 @@ class ResultWriter:
 
 
 class ChunkReader:
-    """Reads chunks of files with one recognizer. Word and line images go through it in one batch; page
-    images (mode `page`, or `auto` and page-sized) go through a PageReader, whose line detector is loaded at
-    the first page only. An unreadable file becomes an error line; the rest are read. (`run_batch` checks the
-    mode once, before any model is loaded here or on a Ray actor.)"""
+    """Reads chunks of files through one Reader (word and line images in one batch; page images, by mode, line
+    by line with the detector loaded at the first page). An unreadable file becomes an error line; the rest are
+    read. (`run_batch` checks the mode once, before any model is loaded here or on a Ray actor.)"""
 
     def __init__(self, recognizer: Any, mode: str = "line", detector: str | None = None,
                  threads: int | None = None):
-        self.recognizer, self.mode, self.detector, self.threads = recognizer, mode, detector, threads
-        self._pages = None
+        from textrec.reading import Reader
+
+        self.recognizer = recognizer
+        self.reader = Reader(recognizer, mode, detector, threads=threads)
 
     def read(self, paths: Sequence[str]) -> list[dict]:
-        from textrec.pages.pipeline import MAX_PAGE_PIXELS, is_page_sized
-        from textrec.preprocess import load_image
+        from textrec.reading.reader import result_dict
 
-        lines, results = {}, {}
-        for path in paths:
-            try:
-                image = load_image(path, MAX_PAGE_PIXELS)
-                if self.mode == "page" or (self.mode == "auto" and is_page_sized(image.width, image.height)):
-                    results[path] = {"input": path, "mode": "page", **self.page_reader().read(image).to_dict()}
-                else:
-                    lines[path] = image
-            except TextrecError as exc:
-                results[path] = {"input": path, "error": str(exc)}
-        results.update(self._read_lines(lines))
-        return [results[p] for p in paths]
-
-    def _read_lines(self, images: dict[str, Any]) -> dict[str, dict]:
-        from textrec.preprocess import target_width
-
-        results = {}
-        for (path, image), prediction in zip(images.items(), self.recognizer.read_images(list(images.values()))):
-            read_size = image.size if prediction.turned in (0, 180) else image.size[::-1]
-            boxes = char_boxes(prediction.columns, self.recognizer.width_stride,
-                               target_width(*read_size, self.recognizer.preprocess), read_size)
-            results[path] = {"input": path, "text": prediction.text, "confidence": round(prediction.confidence, 4),
-                             "boxes": [turn_back(box, prediction.turned, image.size) for box in boxes]}
-            if prediction.turned:
-                results[path]["turned"] = prediction.turned
-        return results
-
-    def page_reader(self):
-        if self._pages is None:
-            from textrec.pages.detect import LineDetector
-            from textrec.pages.pipeline import PageReader
-
-            self._pages = PageReader(self.recognizer, LineDetector(self.detector, threads=self.threads))
-        return self._pages
-
-
-def char_boxes(columns: Sequence[int], stride: int, resized_width: int, size: tuple[int, int]) -> list[list[int]]:
-    """Per character, [x0, y0, x1, y1] in the input image: the strip of the encoder column where the character
-    was read (its CTC peak, or the attention's), scaled back from the height-normalized image."""
-    width, height = size
-    scale = width / max(resized_width, 1)
-    return [[round(c * stride * scale), 0, min(round((c + 1) * stride * scale), width), height] for c in columns]
-
-
-def turn_back(box: list[int], turned: int, size: tuple[int, int]) -> list[int]:
-    """A box found in the crop turned `turned` degrees counter-clockwise, in the crop's own pixels."""
-    x0, y0, x1, y1 = box
-    width, height = size
-    if turned == 90:  # the turned crop's x runs down the original, its y right to left
-        return [width - y1, x0, width - y0, x1]
-    if turned == 270:
-        return [y0, height - x1, y1, height - x0]
-    return box
+        return [{"input": path, "error": str(result)} if isinstance(result, TextrecError)
+                else {"input": path, **result_dict(result)} for path, result in zip(paths, self.reader.read(paths))]
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -178,8 +126,9 @@ def run_batch(inputs: Sequence[str], out: str | Path, model: str | None = None, 
               progress: bool = True, mode: str = "line", detector: str | None = None) -> dict[str, Any]:
     """Read every input not yet in `out`; returns counts and the throughput of this run. `mode`: line or
     word (every input is one line of text), page (detect the lines first) or auto (page for page-sized images)."""
-    if mode not in MODES:
-        raise TextrecError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    from textrec.reading.reader import check_mode
+
+    check_mode(mode)
     out = Path(out)
     paths = expand_inputs(inputs)
     if not paths:

@@ -54,81 +54,65 @@ def read(
     draw: Optional[Path] = typer.Option(None, help="Page mode: write the page with boxes and text drawn (a .png file "
                                         "for one page, else a folder: NAME.boxes.png per page)."),
 ) -> None:
-    """Print the text (and confidence) of each image; pages are read line by line in reading order."""
-    from textrec.preprocess import load_image
+    """Print the text (and confidence) of each image, in the order given; pages are read line by line."""
+    from textrec.reading import CropResult, Reader
+    from textrec.reading.reader import check_mode
     from textrec.recognizer import load_recognizer
 
-    if mode not in ("auto", "word", "line", "page"):
-        raise TextrecError(f"--mode must be auto, word, line or page, got {mode!r}")
+    check_mode(mode)
     words = _read_lexicon(lexicon) if lexicon else None
     recognizer = load_recognizer(model, backend, decoder=decoder if not words else "beam", beam_width=beam_width,
                                  lexicon=words, batch_size=batch_size)
+    reader = Reader(recognizer, mode, str(detector) if detector else None)
     paths = expand_images(images)
-    crops, good, pages, failures = [], [], [], 0
-    for path in paths:
-        try:
-            image = load_image(path)
-            if mode == "page" or (mode == "auto" and _page_sized(image)):
-                pages.append((path, image))
-            else:
-                crops.append(image)
-                good.append(path)
-        except TextrecError as exc:
-            failures += 1
-            typer.echo(json.dumps({"file": path, "error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
-    for path, prediction in zip(good, recognizer.read_images(crops)):
-        if as_json:
-            typer.echo(json.dumps({"file": path, **prediction.to_dict()}))
-        elif len(paths) == 1:
-            typer.echo(f"{prediction.text}\t{prediction.confidence:.3f}")
-        else:
-            typer.echo(f"{path}\t{prediction.text}\t{prediction.confidence:.3f}")
-    if pages:
-        failures += _read_pages(pages, recognizer, detector, as_json, hocr, draw, several=len(paths) > 1)
-    elif hocr or draw:
+    failures, pages = 0, 0
+    chunk = max(4 * batch_size, 64)  # images in memory at once; results still come out in input order
+    for start in range(0, len(paths), chunk):
+        names = paths[start : start + chunk]
+        for path, result in zip(names, reader.read(names, names)):
+            if isinstance(result, TextrecError):
+                failures += 1
+                typer.echo(json.dumps({"input": path, "error": str(result)}) if as_json else f"error: {result}",
+                           err=not as_json)
+                continue
+            _print_result(path, result, as_json, several=len(paths) > 1)
+            if not isinstance(result, CropResult):
+                pages += 1
+                _page_outputs(reader, path, result, hocr, draw, pages)
+    if (hocr or draw) and not pages:
         raise TextrecError("--hocr and --draw are for pages; no input was read in page mode (try --mode page)")
     if failures:
         raise typer.Exit(1)
 
 
-def _page_sized(image) -> bool:
-    from textrec.pages.pipeline import is_page_sized
+def _print_result(path: str, result, as_json: bool, several: bool) -> None:
+    from textrec.reading.reader import CropResult, result_dict
 
-    return is_page_sized(image.width, image.height)
-
-
-def _read_pages(pages: list, recognizer, detector: Optional[Path], as_json: bool, hocr: Optional[Path],
-                draw: Optional[Path], several: bool) -> int:
-    from textrec.pages.outputs import draw_page, to_hocr
-    from textrec.pages.pipeline import PageReader
-
-    reader = PageReader(recognizer, str(detector) if detector else None)
-    failures = 0
-    for path, image in pages:
-        try:
-            result = reader.read(image)
-        except TextrecError as exc:
-            failures += 1
-            typer.echo(json.dumps({"file": path, "error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
-            continue
+    if as_json:
+        typer.echo(json.dumps({"input": path, **result_dict(result)}))
+    elif isinstance(result, CropResult):
+        typer.echo(f"{path}\t{result.text}\t{result.confidence:.3f}" if several
+                   else f"{result.text}\t{result.confidence:.3f}")
+    else:
         for warning in result.warnings:
             typer.echo(f"warning: {warning}", err=True)
-        if as_json:
-            typer.echo(json.dumps({"file": path, "mode": "page", **result.to_dict()}))
-        else:
-            typer.echo(f"== {path} ==\n{result.text}" if several else result.text)
-        if hocr:
-            _output_path(hocr, path, ".hocr", len(pages)).write_text(to_hocr(result, Path(path).name), encoding="utf-8")
-        if draw:
-            draw_page(image, result).save(_output_path(draw, path, ".boxes.png", len(pages)))
-    return failures
+        typer.echo(f"== {path} ==\n{result.text}" if several else result.text)
 
 
-def _output_path(target: Path, source: str, suffix: str, count: int) -> Path:
-    """A file when the target names one (and there is one page), else NAME+suffix in the target folder."""
+def _page_outputs(reader, path: str, result, hocr: Optional[Path], draw: Optional[Path], number: int) -> None:
+    from textrec.pages.outputs import draw_page, to_hocr
+
+    if hocr:
+        _output_path(hocr, path, ".hocr", number).write_text(to_hocr(result, Path(path).name), encoding="utf-8")
+    if draw:
+        draw_page(reader.load(path), result).save(_output_path(draw, path, ".boxes.png", number))
+
+
+def _output_path(target: Path, source: str, suffix: str, number: int) -> Path:
+    """A file when the target names one (and this is the first page), else NAME+suffix in the target folder."""
     if target.suffix.lower() in (".png", ".hocr", ".html", ".jpg"):
-        if count > 1:
-            raise TextrecError(f"{target} is one file, but {count} pages were read: give a folder")
+        if number > 1:
+            raise TextrecError(f"{target} is one file, but more than one page was read: give a folder")
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
     target.mkdir(parents=True, exist_ok=True)
@@ -297,7 +281,7 @@ def serve(
     batch_size: int = typer.Option(32, help="Most images per forward pass (micro-batching)."),
     batch_wait_ms: float = typer.Option(1.0, help="How long the first image of a batch waits for company."),
     max_upload_mb: float = typer.Option(10.0, help="Largest image upload, in MiB."),
-    max_pixels: int = typer.Option(50_000_000, help="Largest image, in pixels (checked before decoding)."),
+    max_pixels: int = typer.Option(60_000_000, help="Largest image, in pixels (checked before decoding)."),
     max_batch_images: int = typer.Option(64, help="Most images in one request."),
     threads: Optional[int] = typer.Option(None, help="Inference threads per worker (default: cores / workers)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),

@@ -4,6 +4,7 @@ Only numpy and Pillow here, so the torch-free runtime uses exactly the same code
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -52,10 +53,14 @@ def describe(source: ImageInput) -> str:
     return f"<{type(source).__name__}>"
 
 
-def load_image(source: ImageInput, max_pixels: int | None = None) -> Image.Image:
+MAX_PIXELS = 60_000_000  # the one limit on an image's size, checked from its header before decoding
+
+
+def load_image(source: ImageInput, max_pixels: int | None = MAX_PIXELS, name: str | None = None) -> Image.Image:
     """Open any supported input as an 8-bit grayscale PIL image, upright per its EXIF orientation.
-    With `max_pixels`, a larger image is refused from its header, before any pixel is decoded."""
-    name = describe(source)
+    A larger image than `max_pixels` is refused from its header, before any pixel is decoded; errors name the
+    input as `name` (default: its path, or what it is)."""
+    name = name or describe(source)
     if isinstance(source, Image.Image):
         image = source
     elif isinstance(source, np.ndarray):
@@ -91,7 +96,8 @@ def _open(source: str | os.PathLike | bytes | bytearray, name: str, max_pixels: 
             raise CorruptImage(f"image file is empty (0 bytes): {path}")
         stream = path
     try:
-        image = Image.open(stream)
+        with _our_size_check():
+            image = Image.open(stream)
         _check_pixels(image, name, max_pixels)  # from the header alone: a bomb is never decoded
         image.load()  # decode now, so truncated files fail here and not deep inside training
     except Image.DecompressionBombError as exc:
@@ -102,6 +108,17 @@ def _open(source: str | os.PathLike | bytes | bytearray, name: str, max_pixels: 
         # Pillow's decoders signal broken data with any of these, depending on the format
         raise CorruptImage(f"corrupt image {name}: {exc}") from None
     return image
+
+
+@contextlib.contextmanager
+def _our_size_check():
+    """Pillow's decompression-bomb check off while a header is read: ours follows at once, with the file's name
+    and our limit in the message instead of Pillow's."""
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def _from_array(array: np.ndarray, name: str) -> Image.Image:

@@ -21,6 +21,8 @@ from textrec.preprocess import ImageInput
 from textrec.runtime import ONNX_NAME
 
 if TYPE_CHECKING:
+    from textrec.pages.pipeline import PageResult
+    from textrec.reading import Reader
     from textrec.runtime import OnnxRecognizer
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -121,10 +123,23 @@ def load_recognizer(model: str | Path | None = None, backend: str = "auto",
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(model: str | None) -> "Recognizer | OnnxRecognizer":
-    return load_recognizer(model)
+def _cached(model: str | None, mode: str) -> "Reader":
+    from textrec.reading import Reader
+
+    return Reader(load_recognizer(model), mode)
 
 
-def read(image: ImageInput | Sequence[ImageInput], model: str | Path | None = None) -> Prediction | list[Prediction]:
-    """Read text from one image (or a list); the model (default: the bundled one) is loaded once per process."""
-    return _cached(str(model) if model else None).read(image)
+def read(image: ImageInput | Sequence[ImageInput], model: str | Path | None = None,
+         mode: str = "auto") -> "Prediction | PageResult | list[Prediction | PageResult]":
+    """Read text from one image (or a list): a Prediction for a word or line image, a PageResult for a page
+    (mode auto: a page-sized image with several rows of text; or force word, line, page). The model (default:
+    the bundled one) is loaded once per process. An unreadable image raises its TextrecError."""
+    from textrec.reading import CropResult, check_mode
+
+    single = not isinstance(image, (list, tuple))
+    results = _cached(str(model) if model else None, check_mode(mode)).read([image] if single else list(image))
+    for result in results:
+        if isinstance(result, TextrecError):
+            raise result
+    answers = [r.prediction if isinstance(r, CropResult) else r for r in results]
+    return answers[0] if single else answers

@@ -14,9 +14,9 @@ from PIL import Image
 from textrec.pages.detect import LineDetector
 from textrec.pages.geometry import Box, Quad
 from textrec.pages.order import Extent, reading_order
-from textrec.preprocess import ImageInput, describe, load_image, normalize, resize
+from textrec.preprocess import MAX_PIXELS, ImageInput, describe, load_image, normalize, resize
 
-MAX_PAGE_PIXELS = 60_000_000  # larger pages are refused from the header, before decoding
+MAX_PAGE_PIXELS = MAX_PIXELS  # one limit for every image (preprocess.MAX_PIXELS)
 DESKEW_DEGREES = 1.0  # a median line angle above this re-runs detection on the page turned upright
 LONG_LINE_WIDTH = 16_384  # page lines are never squeezed: a 100+ character line keeps its aspect ratio
 
@@ -83,7 +83,9 @@ class PageReader:
         self.max_pixels = max_pixels
         self.preprocess = dataclasses.replace(recognizer.preprocess, max_width=LONG_LINE_WIDTH)
 
-    def read(self, source: ImageInput) -> PageResult:
+    def read(self, source: ImageInput, min_rows: int = 0) -> PageResult | None:
+        """The page's lines in reading order; None when the detector finds fewer than `min_rows` rows of text
+        (auto mode: a photo of one word or one line is read whole, not as a page)."""
         start = time.perf_counter()
         page = load_image(source, self.max_pixels)
         result = PageResult(page.width, page.height, [])
@@ -93,6 +95,8 @@ class PageReader:
                 f"page {describe(source)} is {page.width}x{page.height}: detection ran at {result.detection_scale:.2f}x, "
                 f"so text lines under about {round(8 / result.detection_scale)} pixels tall may be missed")
         boxes = self.detector.detect(page)
+        if min_rows and text_rows(boxes) < min_rows:
+            return None
         skew = _median_angle(boxes)
         if abs(math.degrees(skew)) >= DESKEW_DEGREES:
             boxes = _detect_upright(self.detector, page, skew)
@@ -116,6 +120,17 @@ class PageReader:
             words = _words(prediction, box, arrays[index].shape[1], self.recognizer.width_stride)
             lines.append(Line(box.quad(), prediction.text, prediction.confidence, score, block, words))
         return [line for line in lines if line.text.strip()]
+
+
+def text_rows(boxes: list[tuple[Box, float]]) -> int:
+    """How many rows of text the boxes make: boxes whose centres lie within half a line height of a row's are
+    on that row (a label and its price are one row)."""
+    rows: list[tuple[float, float]] = []  # (centre y, height)
+    for box, _ in sorted(boxes, key=lambda item: item[0].cy):
+        if rows and abs(box.cy - rows[-1][0]) < 0.5 * max(box.height, rows[-1][1]):
+            continue
+        rows.append((box.cy, box.height))
+    return len(rows)
 
 
 def _median_angle(boxes: list[tuple[Box, float]]) -> float:

@@ -23,8 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from textrec import __version__
 from textrec.errors import TextrecError
 from textrec.decoding import Prediction
-from textrec.pages.pipeline import PageReader, is_page_sized
+from textrec.pages.pipeline import PageReader, PageResult, is_page_sized
 from textrec.inference import most_confident
+from textrec.reading import MODES, CropResult, Reader
 from textrec.recognizer import load_recognizer
 from textrec.serve.batching import MicroBatcher, QueueFull
 from textrec.serve.images import (API_KEY_MESSAGE, Crop, RequestError, crop_arrays, image_arrays, instance_images,
@@ -75,6 +76,10 @@ class BatchItem(BaseModel):
     confidence: float | None = None
     chars: list[CharOut] | None = None
     turned: int | None = None
+    mode: str | None = Field(None, description="line, or page (then width, height and lines too)")
+    width: int | None = None
+    height: int | None = None
+    lines: list[LineOut] | None = None
     error: str | None = Field(None, description="Why this image was not read (the others still are)")
 
 
@@ -144,13 +149,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="textrec-decode")
     pages = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textrec-page")  # a page already fills the cores
 
-    @functools.lru_cache(maxsize=1)
-    def load_page_reader() -> PageReader:  # loaded on the first page, so a word/line server pays nothing for it
-        return PageReader(recognizer, settings.detector, max_pixels=settings.max_pixels)
+    reader = Reader(recognizer, "auto", settings.detector, max_pixels=settings.max_pixels)
 
-    def page_reader() -> PageReader:
+    def page_reader() -> PageReader:  # loaded on the first page, so a word/line server pays nothing for it
         try:
-            return load_page_reader()
+            return reader.page_reader()
         except TextrecError as exc:
             raise RequestError(503, f"page mode is unavailable on this server: {exc}") from None
 
@@ -199,36 +202,58 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal error (logged on the server)")
 
+    def request_mode(form_mode: str | None, request: Request) -> str:
+        mode = form_mode or request.query_params.get("mode") or "auto"
+        if mode not in MODES:
+            raise RequestError(422, f"mode must be word, line, page or auto, got {mode!r}")
+        return mode
+
+    async def decide(data: bytes, name: str, mode: str) -> PageResult | CropResult | Crop:
+        """An upload decoded once, then read as textrec.reading.Reader decides for every front end: a page (or a
+        page-sized image read whole), or the arrays of a crop for the micro-batcher."""
+        loop = asyncio.get_running_loop()
+        image = await loop.run_in_executor(decoders, page_image, data, settings.max_upload_bytes,
+                                           settings.max_pixels, name)
+        if mode not in ("word", "line") and (mode == "page" or is_page_sized(image.width, image.height)):
+            page_reader()  # a 503 now if this server cannot read pages
+            decided = await loop.run_in_executor(pages, functools.partial(reader.decide, image, mode))
+            if decided is not None:
+                metrics.images.inc()
+                return decided
+        return await loop.run_in_executor(decoders, crop_arrays, image, recognizer.preprocess)
+
+    def answer(decided: PageResult | CropResult) -> dict:
+        return page_answer(decided) if isinstance(decided, PageResult) else reading(decided.prediction)
+
+    def page_answer(result: PageResult) -> dict:
+        lines = [line.to_dict() for line in result.lines]
+        confidence = sum(line["confidence"] for line in lines) / len(lines) if lines else 0.0
+        return {"text": result.text, "confidence": round(confidence, 4), "chars": [], "mode": "page",
+                "width": result.width, "height": result.height, "lines": lines}
+
     @app.post("/predict", response_model=PredictionOut, responses=ERRORS, dependencies=[Depends(require_key)],
               summary="Read one image")
-    async def predict(file: UploadFile = File(..., description="An image of a word, a text line or a page"),
-                      mode: str = Form("line", description="word, line, page, or auto (page for page-sized images)")) -> dict:
+    async def predict(request: Request,
+                      file: UploadFile = File(..., description="An image of a word, a text line or a page"),
+                      mode: str | None = Form(None, description="auto (the default: a page when the image holds "
+                                              "rows of text, else one line), word, line or page; also ?mode=")) -> dict:
         start = time.perf_counter()
-        if mode not in ("word", "line", "page", "auto"):
-            raise RequestError(422, f"mode must be word, line, page or auto, got {mode!r}")
+        mode = request_mode(mode, request)
         data = await file.read(settings.max_upload_bytes + 1)
-        if mode in ("page", "auto"):
-            image = await asyncio.get_running_loop().run_in_executor(
-                decoders, page_image, data, settings.max_upload_bytes, settings.max_pixels, file.filename or "file")
-            if mode == "page" or is_page_sized(image.width, image.height):
-                result = await asyncio.get_running_loop().run_in_executor(pages, page_reader().read, image)
-                metrics.images.inc()
-                lines = [line.to_dict() for line in result.lines]
-                confidence = sum(line["confidence"] for line in lines) / len(lines) if lines else 0.0
-                return {"text": result.text, "confidence": round(confidence, 4), "chars": [], "model": model_name,
-                        "mode": "page", "width": result.width, "height": result.height, "lines": lines,
-                        "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
-            # auto, not a page: the image is decoded already, so only resize it (not decode the bytes again)
-            crop = crop_arrays(image, recognizer.preprocess)
+        decided = await decide(data, file.filename or "file", mode)
+        if isinstance(decided, (PageResult, CropResult)):
+            read = answer(decided)
         else:
-            crop = await to_array(data, file.filename or "file")
-        prediction = (await recognize([crop]))[0]
-        return {**reading(prediction), "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+            read = reading((await recognize([decided]))[0])
+        return {**read, "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
     @app.post("/predict/batch", response_model=BatchOut, responses=ERRORS, dependencies=[Depends(require_key)],
               summary="Read several images; a bad one gets an error entry, the rest are still read")
-    async def predict_batch(files: list[UploadFile] = File(..., description="Images")) -> dict:
+    async def predict_batch(request: Request, files: list[UploadFile] = File(..., description="Images"),
+                            mode: str | None = Form(None, description="as for /predict: auto (default), word, "
+                                                    "line or page; also ?mode=")) -> dict:
         start = time.perf_counter()
+        mode = request_mode(mode, request)
         if len(files) > settings.max_batch_images:
             raise RequestError(413, f"{len(files)} images in one request; the limit is {settings.max_batch_images}")
         items: list[dict] = []
@@ -237,12 +262,17 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             name = upload.filename or f"files[{index}]"
             items.append({"file": name})
             try:
-                crops.append(await to_array(await upload.read(settings.max_upload_bytes + 1), name))
-                slots.append(index)
+                decided = await decide(await upload.read(settings.max_upload_bytes + 1), name, mode)
             except RequestError as exc:
                 items[index]["error"] = exc.message
+                continue
+            if isinstance(decided, (PageResult, CropResult)):
+                items[index].update(answer(decided), mode="page" if isinstance(decided, PageResult) else "line")
+            else:
+                crops.append(decided)
+                slots.append(index)
         for index, prediction in zip(slots, await recognize(crops) if crops else []):
-            items[index].update(reading(prediction))
+            items[index].update(reading(prediction), mode="line")
         return {"results": items, "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
     @app.post("/v1/models/{name}:predict", response_model=TFServingResponse, responses={404: {"model": ErrorOut}, **ERRORS},

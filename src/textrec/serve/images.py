@@ -37,7 +37,7 @@ def image_arrays(data: bytes, preprocess: PreprocessConfig, max_bytes: int, max_
                  name: str = "image") -> Crop:
     """Bytes of an uploaded image -> the arrays the model reads (a tall crop is read turned too, see
     preprocess.turns) with their angles, or a RequestError that names the problem."""
-    image = _decode(lambda: load_image(bytes(data), max_pixels), data, max_bytes, name)
+    image = _decode(lambda: load_image(bytes(data), max_pixels, name), data, max_bytes, name)
     return crop_arrays(image, preprocess)
 
 
@@ -47,7 +47,7 @@ def crop_arrays(image: Image.Image, preprocess: PreprocessConfig) -> Crop:
 
 def page_image(data: bytes, max_bytes: int, max_pixels: int, name: str = "image") -> Image.Image:
     """Bytes of an uploaded page -> a grayscale PIL image, with the same limits and errors as `image_array`."""
-    return _decode(lambda: load_image(bytes(data), max_pixels), data, max_bytes, name)
+    return _decode(lambda: load_image(bytes(data), max_pixels, name), data, max_bytes, name)
 
 
 def _decode(decode, data: bytes, max_bytes: int, name: str):
@@ -57,8 +57,8 @@ def _decode(decode, data: bytes, max_bytes: int, name: str):
         raise RequestError(413, f"{name}: {len(data):,} bytes; the limit is {max_bytes:,}")
     try:
         return decode()
-    except ImageTooLarge as exc:
-        raise RequestError(413, f"{name}: {exc}") from None
+    except ImageTooLarge as exc:  # the message names the upload already
+        raise RequestError(413, str(exc)) from None
     except NotAnImage:
         raise RequestError(415, f"{name}: not an image in a format we read (PNG, JPEG, WebP, BMP, TIFF, GIF...)") from None
     except (CorruptImage, TextrecError) as exc:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, fields
 
 from textrec.errors import TextrecError
+from textrec.preprocess import MAX_PIXELS
 
 ENV_PREFIX = "TEXTREC_"
 
@@ -17,7 +18,7 @@ class ServeSettings:
     detector: str | None = None  # line detector for mode=page (.onnx or folder); None for the bundled one
     max_upload_bytes: int = 10 * 2**20  # one image
     max_request_bytes: int = 64 * 2**20  # a whole request body
-    max_pixels: int = 50_000_000  # per image, checked from the header before decoding
+    max_pixels: int = MAX_PIXELS  # per image, checked from the header before decoding (the one limit)
     max_batch_images: int = 64  # images in one /predict/batch or :predict request
     batch_size: int = 32  # micro-batch: at most this many images per forward pass...
     batch_wait_ms: float = 1.0  # ...gathered for at most this long after the first one arrives

@@ -46,10 +46,8 @@ def handwritten_mask(glyphs, text: str, size: int, rng: random.Random, settings:
 
 
 def pen_weight(mask: np.ndarray, size: int, rng: random.Random) -> np.ndarray:
-    """A finer or broader pen for the whole word."""
+    """A broader pen for some words (never finer: thin faces would lose strokes)."""
     choice = rng.random()
-    if choice < 0.1 and size >= 28:
-        return ndimage.grey_erosion(mask, size=(2, 2))
     if choice > 0.7:
         return ndimage.grey_dilation(mask, size=(2, 2) if choice < 0.9 else (3, 3))
     return mask

@@ -1,0 +1,146 @@
+"""`Reader`: images in, results out, in the order given. It owns the decisions every front end used to make on
+its own: the size limit (from the header, naming the input), the mode (word/line, page, or auto), batching of
+crops, and the shape of a result. Front ends only translate their inputs and outputs."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from PIL import Image
+
+from textrec.decoding import Prediction
+from textrec.errors import TextrecError
+from textrec.pages.pipeline import PageReader, PageResult, is_page_sized
+from textrec.preprocess import MAX_PIXELS, ImageInput, describe, load_image, target_width
+
+MODES = ("auto", "word", "line", "page")
+PAGE_ROWS = 2  # auto mode reads a page-sized image as a page only when it holds at least this many rows of text
+SURE_LINE = 0.9  # ...and when read whole it is not this sure of one line (benchmarks/AUTO_MODE.md)
+
+
+@dataclass
+class CropResult:
+    """A word or line image read as one line of text; `boxes` has a box per character in the image's pixels."""
+
+    prediction: Prediction
+    width: int
+    height: int
+    boxes: list[list[int]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.prediction.text
+
+    @property
+    def confidence(self) -> float:
+        return self.prediction.confidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": "line", **self.prediction.to_dict(), "boxes": self.boxes}
+
+
+Result = Union[CropResult, PageResult]
+
+
+def result_dict(result: Result) -> dict[str, Any]:
+    """The one JSON shape of a result: `mode` says which kind it is."""
+    return result.to_dict() if isinstance(result, CropResult) else {"mode": "page", **result.to_dict()}
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise TextrecError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+class Reader:
+    """A recognizer (and, for pages, a line detector loaded at the first page) with the reading options.
+
+    `read(inputs)` gives one result per input, in input order: a CropResult, a PageResult, or the TextrecError
+    that stopped that input (the others are still read)."""
+
+    def __init__(self, recognizer: Any, mode: str = "auto", detector: Any = None, max_pixels: int = MAX_PIXELS,
+                 threads: int | None = None):
+        """`detector`: a LineDetector, or its model path (None: the bundled one), loaded at the first page."""
+        check_mode(mode)
+        self.recognizer, self.mode, self.detector, self.max_pixels = recognizer, mode, detector, max_pixels
+        self.threads = threads
+        self._pages: PageReader | None = None
+
+    def page_reader(self) -> PageReader:
+        if self._pages is None:
+            from textrec.pages.detect import LineDetector
+
+            detector = self.detector
+            if not isinstance(detector, LineDetector):
+                detector = LineDetector(str(detector) if detector else None, threads=self.threads)
+            self._pages = PageReader(self.recognizer, detector, max_pixels=self.max_pixels)
+        return self._pages
+
+    def load(self, source: ImageInput, name: str | None = None) -> Image.Image:
+        return load_image(source, self.max_pixels, name)
+
+    def read(self, inputs: Sequence[ImageInput], names: Sequence[str] | None = None) -> list[Result | TextrecError]:
+        results: list[Result | TextrecError | None] = [None] * len(inputs)
+        crops: dict[int, Image.Image] = {}
+        for i, source in enumerate(inputs):
+            name = names[i] if names else describe(source)
+            try:
+                image = self.load(source, name)
+                decided = self.decide(image)
+                if decided is None:
+                    crops[i] = image
+                else:
+                    results[i] = decided
+            except TextrecError as exc:
+                results[i] = exc
+        for i, result in zip(crops, self.read_crops(list(crops.values()))):
+            results[i] = result
+        return results  # type: ignore[return-value]
+
+    def decide(self, image: Image.Image, mode: str | None = None) -> Result | None:
+        """The image read as a page or, where that took reading it whole already, as a line; None when it is to
+        be read as a crop with the others (batched). `mode` overrides the reader's. Auto: a small image is a crop;
+        a page-sized one is read whole first, and is a line when that reading is sure (a big word photo), else a
+        page when the detector finds PAGE_ROWS rows of text or more, else the line it is."""
+        mode = mode or self.mode
+        if mode in ("word", "line") or (mode == "auto" and not is_page_sized(image.width, image.height)):
+            return None
+        if mode == "page":
+            return self.page_reader().read(image)
+        line = self.read_crops([image])[0]
+        if line.confidence >= SURE_LINE:
+            return line
+        return self.page_reader().read(image, min_rows=PAGE_ROWS) or line
+
+    def read_crops(self, images: Sequence[Image.Image]) -> list[CropResult]:
+        """Word and line images, batched by width; each with its character boxes in its own pixels."""
+        return [self.crop_result(image, prediction)
+                for image, prediction in zip(images, self.recognizer.read_images(list(images)))]
+
+    def crop_result(self, image: Image.Image, prediction: Prediction) -> CropResult:
+        size = image.size if prediction.turned in (0, 180) else image.size[::-1]
+        boxes = char_boxes(prediction.columns, self.recognizer.width_stride,
+                           target_width(*size, self.recognizer.preprocess), size)
+        return CropResult(prediction, image.width, image.height,
+                          [turn_back(box, prediction.turned, image.size) for box in boxes])
+
+
+def char_boxes(columns: Sequence[int], stride: int, resized_width: int, size: tuple[int, int]) -> list[list[int]]:
+    """Per character, [x0, y0, x1, y1] in the input image: the strip of the encoder column where the character
+    was read (its CTC peak, or the attention's), scaled back from the height-normalized image."""
+    width, height = size
+    scale = width / max(resized_width, 1)
+    return [[round(c * stride * scale), 0, min(round((c + 1) * stride * scale), width), height] for c in columns]
+
+
+def turn_back(box: list[int], turned: int, size: tuple[int, int]) -> list[int]:
+    """A box found in the crop turned `turned` degrees counter-clockwise, in the crop's own pixels."""
+    x0, y0, x1, y1 = box
+    width, height = size
+    if turned == 90:  # the turned crop's x runs down the original, its y right to left
+        return [width - y1, x0, width - y0, x1]
+    if turned == 270:
+        return [y0, height - x1, y1, height - x0]
+    return box

@@ -1,0 +1,105 @@
+"""One reader for every front end (issue 20): the mode decision, the order of results, the defaults and limits
+of the CLI, the server, batch jobs and the Python API."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from typer.testing import CliRunner
+
+import textrec
+from textrec.cli import app
+from textrec.pages.pipeline import PageResult
+from textrec.reading import CropResult, Reader
+from textrec.recognizer import load_recognizer
+from textrec.serve.app import create_app
+from textrec.serve.settings import ServeSettings
+from tests.serving import running_server
+
+from test_pages import LEFT, RIGHT, two_column_page
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def big_word(text: str = "door", size: tuple[int, int] = (558, 237)) -> Image.Image:
+    """A word photo enlarged past the page-size threshold (at least 200x200): one line of big letters."""
+    image = Image.new("L", size, 225)
+    font = ImageFont.load_default(size=int(size[1] * 0.55))
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    draw.text(((size[0] - right + left) / 2 - left, (size[1] - bottom + top) / 2 - top), text, fill=30, font=font)
+    return image
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return Reader(load_recognizer(None), "auto")
+
+
+def test_a_big_word_photo_is_read_as_a_line_in_auto_mode(reader):
+    photo = big_word()
+    assert photo.width >= 200 and photo.height >= 200
+    result = reader.read([photo])[0]
+    assert isinstance(result, CropResult) and result.text == "door"
+    assert isinstance(reader.read([two_column_page()])[0], PageResult), "pages still read as pages"
+
+
+def test_results_come_back_in_the_order_given(tmp_path):
+    two_column_page().save(tmp_path / "b-page.png")
+    words = [tmp_path / "a.png", tmp_path / "c.png"]
+    for path, name in zip(words, ["hello.png", "station.png"]):
+        path.write_bytes((EXAMPLES / name).read_bytes())
+    runner = CliRunner()
+    args = ["read", str(words[0]), str(tmp_path / "b-page.png"), str(words[1])]
+    printed = [json.loads(line) for line in runner.invoke(app, [*args, "--json"]).output.splitlines()]
+    assert [Path(p["input"]).name for p in printed] == ["a.png", "b-page.png", "c.png"]
+    assert [p["mode"] for p in printed] == ["line", "page", "line"]
+    text = runner.invoke(app, args).output
+    assert text.index("a.png") < text.index("== ") < text.index("c.png")
+
+
+def test_python_read_defaults_to_auto():
+    assert isinstance(textrec.read(two_column_page()), PageResult)
+    assert textrec.read(EXAMPLES / "hello.png").text == "Hello"
+    assert isinstance(textrec.read(two_column_page(), mode="line"), textrec.read(big_word()).__class__)
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_server_defaults_to_auto_and_honours_mode_in_the_url_and_in_batches():
+    page, word = png(two_column_page()), png(big_word())
+    with running_server(create_app(ServeSettings())) as url, httpx.Client(base_url=url, timeout=60) as client:
+        plain = client.post("/predict", files={"file": ("page.png", page)}).json()
+        assert plain["mode"] == "page" and len(plain["lines"]) == len(LEFT + RIGHT)
+        as_line = client.post("/predict?mode=line", files={"file": ("page.png", page)}).json()
+        assert as_line["mode"] == "line" and "\n" not in as_line["text"]
+        bad = client.post("/predict?mode=poster", files={"file": ("page.png", page)})
+        assert bad.status_code == 422
+        assert client.post("/predict", files={"file": ("door.png", word)}).json()["text"] == "door"
+        batch = client.post("/predict/batch", files=[("files", ("page.png", page)), ("files", ("door.png", word))])
+        results = batch.json()["results"]
+        assert [r["mode"] for r in results] == ["page", "line"] and results[1]["text"] == "door"
+        forced = client.post("/predict/batch", data={"mode": "line"}, files=[("files", ("page.png", page))])
+        assert forced.json()["results"][0]["mode"] == "line"
+
+
+def test_one_pixel_limit_for_every_entry_point_naming_the_file(tmp_path):
+    from textrec.preprocess import MAX_PIXELS
+    from textrec.serve.settings import ServeSettings as Settings
+
+    assert Settings().max_pixels == MAX_PIXELS == 60_000_000
+    from test_serve import png_claiming
+
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(png_claiming(30_000, 30_000))  # past Pillow's own bomb limit too
+    result = CliRunner().invoke(app, ["read", str(huge)])
+    assert result.exit_code == 1
+    assert f"{huge} is 30000x30000 = 900,000,000 pixels; the limit is 60,000,000" in result.output
