@@ -14,6 +14,8 @@ from textrec.errors import TextrecError
 
 from conftest import render
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hello.png"
+
 WORDS = ["apple", "river", "stone", "cloud", "forty", "green", "house", "light"]
 
 
@@ -95,8 +97,33 @@ def test_a_torn_last_line_is_cut_and_its_input_read_again(tmp_path):
 def test_a_file_that_is_not_ours_is_refused(tmp_path):
     out = tmp_path / "results.jsonl"
     out.write_text('{"input": "a"}\nhello\n')
-    with pytest.raises(TextrecError, match="results.jsonl:2 is not a textrec batch result line"):
+    with pytest.raises(TextrecError, match="results.jsonl: line 2 is not a textrec batch result line"):
         finished_inputs(out)
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00binary", b'{"model": "x"}\n{"a": 1', b"just some notes",
+                                     b"root:x:0:0:root:/root:/bin/bash\nsecret line"])
+def test_out_that_is_not_a_results_file_is_refused_untouched_and_unquoted(tmp_path, content):
+    out = tmp_path / "precious.dat"
+    out.write_bytes(content)
+    with pytest.raises(TextrecError, match="not a textrec batch result") as error:
+        run_batch([str(EXAMPLE)], out, progress=False)
+    assert out.read_bytes() == content, "the file was changed"
+    assert "root:x" not in str(error.value) and "secret" not in str(error.value)
+
+
+def test_out_that_is_a_directory_device_or_link_to_a_foreign_file_is_refused(tmp_path):
+    with pytest.raises(TextrecError, match="is a directory"):
+        run_batch([str(EXAMPLE)], tmp_path, progress=False)
+    if Path("/dev/full").exists():
+        with pytest.raises(TextrecError, match="not a regular file"):
+            run_batch([str(EXAMPLE)], Path("/dev/full"), progress=False)
+    foreign = tmp_path / "passwd"
+    foreign.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tmp_path / "link.jsonl").symlink_to(foreign)
+    with pytest.raises(TextrecError) as error:
+        run_batch([str(EXAMPLE)], tmp_path / "link.jsonl", progress=False)
+    assert "root:x" not in str(error.value) and foreign.read_text().startswith("root:x")
 
 
 def _batch_command(inputs: Path, out: Path, *extra: str) -> list[str]:

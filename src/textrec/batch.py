@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from textrec.errors import TextrecError
+from textrec.files import expand_glob, walk_files
 
 MANIFEST_SUFFIXES = {".txt", ".lst", ".list", ".manifest"}
 
@@ -30,10 +31,9 @@ def expand_images(inputs: Sequence[str]) -> list[str]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found += [p for p in walk_files(item) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
         elif not path.exists() and glob.has_magic(item):
-            matches = sorted(glob.glob(item, recursive=True))
-            found += matches or [item]
+            found += expand_glob(item) or [item]
         else:
             found.append(item)
     return found
@@ -55,27 +55,41 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(os.path.abspath(p) for p in found))
 
 
+RESULT_START = b'{"input": '  # how every line textrec batch writes begins
+
+
 def finished_inputs(out: Path) -> set[str]:
-    """Inputs already in the output file. A last line without its newline (the write was cut short) is
-    removed so that appending continues a valid file; any other unreadable line is an error, not guessed at."""
-    if not out.exists():
+    """Inputs already in the output file. The file must be one textrec batch wrote: anything else (a directory,
+    a device, a pipe, a file of other content) is refused before a byte of it is changed, and errors never
+    quote its content. A last line without its newline (the write was cut short) is then removed so that
+    appending continues a valid file."""
+    if not out.exists() and not out.is_symlink():
         return set()
-    data = out.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with open(out, "r+b") as handle:
-            handle.truncate(keep)
-        data = data[:keep]
+    if not out.is_file():
+        kind = "a directory" if out.is_dir() else "not a regular file" if out.exists() else "a broken link"
+        raise TextrecError(f"--out {out} is {kind}; give a results file (.jsonl) to write or to resume")
+    with open(out, "rb") as handle:
+        head = handle.read(len(RESULT_START))
+        if head and head != RESULT_START:
+            raise TextrecError(f"--out {out} is not a textrec batch result file (it does not begin with a result "
+                               "line); it was left as it is: give a new file name")
+        data = head + handle.read()
+    complete = data[: data.rfind(b"\n") + 1]
     done = set()
     try:
-        text = data.decode("utf-8")
+        text = complete.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TextrecError(f"{out} is not a textrec batch result file (not UTF-8 at byte {exc.start})") from None
+        raise TextrecError(f"--out {out} is not a textrec batch result file (not UTF-8 at byte {exc.start}); "
+                           "it was left as it is") from None
     for number, line in enumerate(text.splitlines(), start=1):
         try:
             done.add(json.loads(line)["input"])
         except (json.JSONDecodeError, KeyError, TypeError):
-            raise TextrecError(f"{out}:{number} is not a textrec batch result line: {line[:80]!r}") from None
+            raise TextrecError(f"--out {out}: line {number} is not a textrec batch result line; the file was left "
+                               "as it is") from None
+    if len(complete) < len(data):  # a torn last line of our own: cut it so the next write starts a clean line
+        with open(out, "r+b") as handle:
+            handle.truncate(len(complete))
     return done
 
 

@@ -74,7 +74,10 @@ def load_image(source: ImageInput, max_pixels: int | None = MAX_PIXELS, name: st
         pass
     if image.width == 0 or image.height == 0:
         raise CorruptImage(f"image {name} is empty ({image.width}x{image.height})")
-    return to_grayscale(image)
+    try:
+        return to_grayscale(image)
+    except (ValueError, OSError) as exc:  # a mode Pillow opens but cannot convert, or pixels that fail late
+        raise CorruptImage(f"image {name}: cannot use its {image.mode} pixels ({exc})") from None
 
 
 def _check_pixels(image: Image.Image, name: str, max_pixels: int | None) -> None:
@@ -148,6 +151,8 @@ def to_grayscale(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA")
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         return Image.fromarray(_to_uint8(np.asarray(image, dtype=np.float64)))
+    if image.mode == "LAB":  # its L channel is lightness: the gray we want, which Pillow will not convert to
+        return image.getchannel("L")
     if image.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))

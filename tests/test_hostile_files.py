@@ -1,0 +1,70 @@
+"""Hostile files, round two (issue 23): every image mode converts or is refused in one line, in every command;
+globs and folders never loop on symbolic links."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from textrec.batch import expand_images, run_batch
+from textrec.cli import app
+from textrec.errors import TextrecError
+from textrec.preprocess import load_image
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hello.png"
+MODES = ["1", "L", "P", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "I;16", "I;16B", "F", "LA", "PA"]
+
+
+def saved(mode: str, fmt: str) -> bytes | None:
+    try:
+        image = Image.new(mode, (40, 16))
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt)
+        return buffer.getvalue()
+    except (ValueError, OSError, KeyError):
+        return None  # Pillow cannot write this mode in this format
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_pillow_writes_converts_or_is_refused_in_one_line(mode):
+    for fmt in ("TIFF", "PNG", "WEBP"):
+        data = saved(mode, fmt)
+        if data is None:
+            continue
+        try:
+            assert load_image(data).mode == "L"
+        except TextrecError as exc:
+            assert "\n" not in str(exc) and mode in str(exc)
+
+
+def test_a_lab_tiff_does_not_stop_read_or_batch(tmp_path):
+    lab = tmp_path / "lab.tif"
+    Image.new("LAB", (60, 20), (200, 128, 128)).save(lab)
+    good = tmp_path / "good.png"
+    good.write_bytes(EXAMPLE.read_bytes())
+    result = CliRunner().invoke(app, ["read", str(good), str(lab), "--json"])
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [Path(line["input"]).name for line in lines] == ["good.png", "lab.tif"]
+    assert lines[0]["text"] == "Hello" and "Traceback" not in result.output
+    out = tmp_path / "results.jsonl"
+    summary = run_batch([str(tmp_path)], out, progress=False)
+    assert summary["read"] == 2 and len(out.read_text().splitlines()) == 2
+
+
+def test_globs_and_folders_do_not_loop_on_symbolic_links(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "hello.png").write_bytes(EXAMPLE.read_bytes())
+    for name in ("self", "again"):  # two links back up: 2^40 paths for a glob that follows them blindly
+        (folder / name).symlink_to(folder)
+    code = (f"from textrec.batch import expand_images; print(len(expand_images([{str(folder / '**' / '*.png')!r}])),"
+            f" len(expand_images([{str(folder)!r}])))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.split() == ["1", "1"], result.stderr[-500:]
+    assert expand_images([str(tmp_path / "d" / "*.png")]) == [str(folder / "hello.png")]
