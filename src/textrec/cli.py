@@ -16,6 +16,18 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="textrec: read, train, evaluate and convert text recognition models.")
 
 
+EXTRAS = {  # top-level module -> the extra that installs it
+    **dict.fromkeys(("torch", "lightning", "safetensors", "rapidfuzz", "lmdb", "yaml", "matplotlib", "tensorboard",
+                     "wordfreq", "fontTools", "onnx"), "train"),
+    **dict.fromkeys(("fastapi", "uvicorn", "multipart", "python_multipart", "prometheus_client", "starlette"), "serve"),
+    "ray": "cluster",
+}
+
+
+def missing_extra(module: str) -> str | None:
+    return EXTRAS.get(module.split(".")[0])
+
+
 def friendly(command: Callable) -> Callable:
     """Turn our errors (and a missing optional dependency) into one line on stderr and exit code 2."""
 
@@ -25,6 +37,13 @@ def friendly(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except TextrecError as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except ModuleNotFoundError as exc:
+            extra = missing_extra(exc.name or "")
+            if extra is None:
+                raise
+            typer.echo(f"error: textrec {command.__name__} needs {exc.name}, which is not installed: "
+                       f"pip install 'textrec[{extra}]'", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
