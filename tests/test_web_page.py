@@ -52,6 +52,19 @@ def test_a_broken_file_shows_the_error(page, tmp_path):
     assert "not an image" in page.inner_text("#error")
 
 
+def test_an_error_after_a_success_leaves_nothing_of_the_old_result(page, tmp_path):
+    page.set_input_files("#file", str(EXAMPLES / "receipt-total.png"))
+    page.wait_for_selector("#result[data-state=done]", timeout=20_000)
+    assert page.locator(".chars span").count() > 0
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"this is not a picture")
+    page.set_input_files("#file", str(junk))
+    page.wait_for_selector("#result[data-state=error]", timeout=20_000)
+    assert "not an image" in page.inner_text("#error")
+    assert page.inner_text("#result") == "" and page.locator(".chars span").count() == 0
+    assert page.locator("#confidence").count() == 0 and page.locator("#boxes polygon").count() == 0
+
+
 def test_paste_an_image(page):
     """A clipboard paste event carrying a PNG is read like a picked file."""
     data = list((EXAMPLES / "hello.png").read_bytes())
