@@ -92,3 +92,28 @@ def test_a_page_is_shown_with_its_line_boxes(page, tmp_path):
     box = page.locator("#boxes polygon").first.bounding_box()
     assert box is not None and box["width"] > 20  # drawn over the image, at its displayed scale
     page.screenshot(path=str(tmp_path / "page-mode.png"))
+
+
+def test_api_docs_render_with_no_network_beyond_the_server(page_url):
+    """/docs uses the Swagger UI files shipped in the package: every request outside the server is refused."""
+    from playwright.sync_api import sync_playwright
+
+    outside = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        tab = browser.new_page()
+
+        def only_local(route):
+            if route.request.url.startswith(page_url) or route.request.url.startswith("data:"):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        tab.route("**/*", only_local)
+        tab.goto(page_url + "/docs")
+        tab.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+        assert tab.inner_text(".swagger-ui .info .title").startswith("textrec")
+        assert tab.locator(".opblock").count() >= 3  # the operations, read from /openapi.json
+        browser.close()
+    assert outside == []

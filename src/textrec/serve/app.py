@@ -35,6 +35,7 @@ from textrec.serve.settings import ServeSettings
 
 log = logging.getLogger("textrec.serve")
 STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
 MULTIPART_ROUTES = ("/predict", "/predict/batch")
 
 
@@ -135,7 +136,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         decoders.shutdown(wait=False, cancel_futures=True)
         pages.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="textrec", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="textrec", version=__version__, lifespan=lifespan, docs_url=None,
                   description="Text recognition: upload an image of a word or line, get its text and confidences.")
     app.state.settings, app.state.recognizer, app.state.batcher, app.state.metrics = settings, recognizer, batcher, metrics
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed when the server has a key")
@@ -306,6 +307,22 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    # API docs from files in the package (Swagger UI's own CDN is unreachable offline or behind a firewall)
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="textrec API",
+                                   swagger_js_url="docs/swagger-ui-bundle.js", swagger_css_url="docs/swagger-ui.css",
+                                   swagger_favicon_url="data:,")
+
+    @app.get("/docs/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> Response:
+        if name not in DOCS_ASSETS:
+            raise RequestError(404, f"no such file: /docs/{name}")
+        return Response((STATIC / "docs" / name).read_bytes(), media_type=DOCS_ASSETS[name],
+                        headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/info", summary="Model and limits, for clients and the web page")
     async def info() -> dict:
