@@ -103,3 +103,12 @@ def test_one_pixel_limit_for_every_entry_point_naming_the_file(tmp_path):
     result = CliRunner().invoke(app, ["read", str(huge)])
     assert result.exit_code == 1
     assert f"{huge} is 30000x30000 = 900,000,000 pixels; the limit is 60,000,000" in result.output
+
+
+def test_version_and_an_image_on_standard_input():
+    runner = CliRunner()
+    assert runner.invoke(app, ["--version"]).output.strip() == f"textrec {textrec.__version__}"
+    result = runner.invoke(app, ["read", "-", "--json"], input=(EXAMPLES / "hello.png").read_bytes())
+    assert result.exit_code == 0, result.output
+    reading = json.loads(result.output)
+    assert reading["input"] == "-" and reading["text"] == "Hello"

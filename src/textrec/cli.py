@@ -14,6 +14,28 @@ from textrec.errors import TextrecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="textrec: read, train, evaluate and convert text recognition models.")
+STDIN_LIMIT = 256 * 2**20  # bytes read from `-` at most: an image, not a stream without end
+
+
+def _version(show: bool) -> None:
+    if show:
+        from textrec import __version__
+
+        typer.echo(f"textrec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                              help="Print the version and exit.")) -> None:
+    """textrec: read, train, evaluate and convert text recognition models."""
+
+
+def _stdin_image() -> bytes:
+    data = sys.stdin.buffer.read(STDIN_LIMIT + 1)
+    if len(data) > STDIN_LIMIT:
+        raise TextrecError(f"standard input is over {STDIN_LIMIT:,} bytes; save the image to a file")
+    return data
 
 
 EXTRAS = {  # top-level module -> the extra that installs it
@@ -55,7 +77,7 @@ def friendly(command: Callable) -> Callable:
 @app.command()
 @friendly
 def read(
-    images: List[str] = typer.Argument(..., help="Image files, folders or globs."),
+    images: List[str] = typer.Argument(..., help="Image files, folders or globs; - reads an image from stdin."),
     model: Optional[Path] = typer.Option(None, "--model", "-m",
                                          help="Model folder, .safetensors or exported .onnx file (default: bundled)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
@@ -88,7 +110,8 @@ def read(
     chunk = max(4 * batch_size, 64)  # images in memory at once; results still come out in input order
     for start in range(0, len(paths), chunk):
         names = paths[start : start + chunk]
-        for path, result in zip(names, reader.read(names, names)):
+        inputs = [_stdin_image() if name == "-" else name for name in names]  # `-`: an image on standard input
+        for path, result in zip(names, reader.read(inputs, names)):
             if isinstance(result, TextrecError):
                 failures += 1
                 typer.echo(json.dumps({"input": path, "error": str(result)}) if as_json else f"error: {result}",
