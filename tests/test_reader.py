@@ -112,3 +112,17 @@ def test_version_and_an_image_on_standard_input():
     assert result.exit_code == 0, result.output
     reading = json.loads(result.output)
     assert reading["input"] == "-" and reading["text"] == "Hello"
+
+
+@pytest.mark.parametrize("angle", [90, 180, 270])
+def test_a_turned_page_is_found_turned_and_read_upright(reader, angle):
+    from rapidfuzz.distance import Levenshtein
+
+    given = two_column_page().rotate(angle, expand=True)
+    page = reader.read([given])[0]
+    assert isinstance(page, PageResult) and page.turned == (360 - angle) % 360
+    assert len(page.lines) == len(LEFT + RIGHT) and page.to_dict()["turned"] == page.turned
+    assert Levenshtein.normalized_distance(page.lines[0].text.lower(), LEFT[0]) < 0.25, page.lines[0].text
+    for line in page.lines:  # boxes in the pixels of the image as given
+        xs, ys = line.quad[0::2], line.quad[1::2]
+        assert 0 <= min(xs) < max(xs) <= given.width + 2 and 0 <= min(ys) < max(ys) <= given.height + 2

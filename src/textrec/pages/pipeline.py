@@ -18,6 +18,9 @@ from textrec.preprocess import MAX_PIXELS, ImageInput, describe, load_image, nor
 
 MAX_PAGE_PIXELS = MAX_PIXELS  # one limit for every image (preprocess.MAX_PIXELS)
 DESKEW_DEGREES = 1.0  # a median line angle above this re-runs detection on the page turned upright
+SURE_PAGE = 0.3  # a page read with this reading quality or more is taken as it is, without trying other turns
+TURNS = (180, 90, 270)  # tried, in this order, when it is less
+TURN_MARGIN = 0.05  # a turned reading must beat the page as given by this much
 LONG_LINE_WIDTH = 16_384  # page lines are never squeezed: a 100+ character line keeps its aspect ratio
 
 
@@ -51,6 +54,7 @@ class PageResult:
     detection_scale: float = 1.0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    turned: int = 0  # degrees counter-clockwise the page was turned to read it (0: as given)
 
     @property
     def text(self) -> str:
@@ -63,7 +67,7 @@ class PageResult:
         return "\n".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"width": self.width, "height": self.height, "text": self.text,
+        return {"width": self.width, "height": self.height, "turned": self.turned, "text": self.text,
                 "skew_degrees": round(self.skew_degrees, 2), "detection_scale": round(self.detection_scale, 4),
                 "seconds": round(self.seconds, 4), "warnings": self.warnings,
                 "lines": [line.to_dict() for line in self.lines]}
@@ -85,15 +89,34 @@ class PageReader:
 
     def read(self, source: ImageInput, min_rows: int = 0) -> PageResult | None:
         """The page's lines in reading order; None when the detector finds fewer than `min_rows` rows of text
-        (auto mode: a photo of one word or one line is read whole, not as a page)."""
+        (auto mode: a photo of one word or one line is read whole, not as a page). A page whose reading is
+        doubtful is also read turned 180, 90 and 270 degrees, and the clearly better reading kept (`turned`)."""
         start = time.perf_counter()
         page = load_image(source, self.max_pixels)
-        result = PageResult(page.width, page.height, [])
-        result.detection_scale = self.detector.input.scale_for(page.width, page.height)
+        result = self._read_as_is(page, min_rows)
+        if result is None or reading_quality(result) < SURE_PAGE:
+            for angle in TURNS:
+                if angle == 180 and result is None:
+                    continue  # upside down has the same rows: too few either way
+                turned = self._read_as_is(page.rotate(angle, expand=True), min_rows)
+                if turned is not None and (result is None or
+                                           reading_quality(turned) > reading_quality(result) + TURN_MARGIN):
+                    result, result.turned = turned, angle
+            if result is None:
+                return None
+            if result.turned:
+                result = turn_back(result, page.width, page.height)
+                result.warnings.append(f"the page was read turned {result.turned} degrees counter-clockwise")
         if result.detection_scale < 0.3:
             result.warnings.append(
                 f"page {describe(source)} is {page.width}x{page.height}: detection ran at {result.detection_scale:.2f}x, "
                 f"so text lines under about {round(8 / result.detection_scale)} pixels tall may be missed")
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _read_as_is(self, page: Image.Image, min_rows: int) -> PageResult | None:
+        result = PageResult(page.width, page.height, [])
+        result.detection_scale = self.detector.input.scale_for(page.width, page.height)
         boxes = self.detector.detect(page)
         if min_rows and text_rows(boxes) < min_rows:
             return None
@@ -103,7 +126,6 @@ class PageReader:
         result.skew_degrees = math.degrees(skew)
         if boxes:
             result.lines = self._recognize(page, boxes, skew)
-        result.seconds = time.perf_counter() - start
         return result
 
     def _recognize(self, page: Image.Image, boxes: list[tuple[Box, float]], skew: float) -> list[Line]:
@@ -120,6 +142,36 @@ class PageReader:
             words = _words(prediction, box, arrays[index].shape[1], self.recognizer.width_stride)
             lines.append(Line(box.quad(), prediction.text, prediction.confidence, score, block, words))
         return [line for line in lines if line.text.strip()]
+
+
+def reading_quality(result: PageResult) -> float:
+    """The mean confidence of the page's lines of three letters or digits or more, weighted by length: a page
+    read the wrong way up reads as junk of almost no confidence, and one on its side as scraps of a character
+    or two (benchmarks/ORIENTATION.md)."""
+    weights = [len(line.text) if sum(c.isalnum() for c in line.text) >= 3 else 0 for line in result.lines]
+    if not sum(weights):
+        return 0.0
+    return sum(line.confidence * w for line, w in zip(result.lines, weights)) / sum(weights)
+
+
+def turn_back(result: PageResult, width: int, height: int) -> PageResult:
+    """A reading of the page turned `result.turned` degrees counter-clockwise, with every quad in the pixels of
+    the page as it was given (width x height)."""
+    angle = result.turned
+
+    def point(x: float, y: float) -> tuple[float, float]:
+        if angle == 90:  # PIL's rotate(90, expand): (x, y) of the page went to (y, width - x)
+            return width - y, x
+        if angle == 180:
+            return width - x, height - y
+        return y, height - x  # 270
+
+    def quad(q: Quad) -> Quad:
+        return tuple(v for i in range(0, 8, 2) for v in point(q[i], q[i + 1]))  # type: ignore[return-value]
+
+    lines = [dataclasses.replace(line, quad=quad(line.quad), words=[Word(w.text, quad(w.quad)) for w in line.words])
+             for line in result.lines]
+    return dataclasses.replace(result, width=width, height=height, lines=lines)
 
 
 def text_rows(boxes: list[tuple[Box, float]]) -> int:
