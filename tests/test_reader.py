@@ -126,3 +126,17 @@ def test_a_turned_page_is_found_turned_and_read_upright(reader, angle):
     for line in page.lines:  # boxes in the pixels of the image as given
         xs, ys = line.quad[0::2], line.quad[1::2]
         assert 0 <= min(xs) < max(xs) <= given.width + 2 and 0 <= min(ys) < max(ys) <= given.height + 2
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_a_reading_does_not_depend_on_its_batch_mates(backend):
+    from conftest import render
+
+    recognizer = load_recognizer(None, backend)
+    word = Image.open(EXAMPLES / "hello.png").convert("L")
+    alone = recognizer.read_images([word])[0]
+    mates = [render(text, font_size=size) for text, size in [("x", 20), ("a much longer line of text", 22),
+                                                             ("Hellos", 24), ("market street 12", 18)]]
+    together = recognizer.read_images([*mates, word, *mates])[len(mates)]
+    assert (together.text, round(together.confidence, 4)) == (alone.text, round(alone.confidence, 4))
+    assert [round(c, 4) for c in together.chars] == [round(c, 4) for c in alone.chars]

@@ -12,7 +12,8 @@ from textrec.charset import Charset
 from textrec.decoding import LanguageFusion, Prediction, attention_search, decode_batch
 from textrec.errors import TextrecError
 from textrec.language import CharLM
-from textrec.preprocess import ImageInput, PreprocessConfig, load_image, pad_batch, prepare_turns, turns
+from textrec.preprocess import (ImageInput, PreprocessConfig, load_image, pad_batch, padded_width, prepare_turns,
+                                 turns)
 
 
 def check_model_config(config: object, where: str) -> dict:
@@ -58,11 +59,19 @@ def output_lengths(widths: np.ndarray, stride: int, frames: int) -> np.ndarray:
 
 def read_sorted(arrays: Sequence[np.ndarray], preprocess: PreprocessConfig,
                 predict: Callable[[np.ndarray, np.ndarray], list[Prediction]], batch_size: int = 32) -> list[Prediction]:
-    """Recognize preprocessed arrays in width-sorted batches; results in input order."""
-    order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
+    """Recognize preprocessed arrays in batches whose members all pad to the same width, the width each would
+    pad to alone: padding reaches the BiLSTM, so a reading would otherwise depend on its batch-mates. Results
+    in input order."""
+    padded = [padded_width(array.shape[1], preprocess) for array in arrays]
+    order = sorted(range(len(arrays)), key=lambda i: padded[i])
     results: list[Prediction | None] = [None] * len(arrays)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
+    chunks: list[list[int]] = []
+    for i in order:
+        if chunks and len(chunks[-1]) < batch_size and padded[chunks[-1][0]] == padded[i]:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    for chunk in chunks:
         batch, widths = pad_batch([arrays[i] for i in chunk], preprocess)
         for i, prediction in zip(chunk, predict(batch, widths)):
             results[i] = prediction

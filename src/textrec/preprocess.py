@@ -193,6 +193,12 @@ def target_width(width: int, height: int, config: PreprocessConfig) -> int:
     return int(min(max(scaled, config.min_width), config.max_width))
 
 
+def padded_width(width: int, config: PreprocessConfig) -> int:
+    """The width an image of this width is padded to in any batch: its own, up to the next `width_multiple`."""
+    multiple = max(config.width_multiple, 1)
+    return -(-width // multiple) * multiple
+
+
 def resize(image: Image.Image, config: PreprocessConfig) -> Image.Image:
     size = (target_width(image.width, image.height, config), config.height)
     return image if image.size == size else image.resize(size, Image.Resampling.BILINEAR)
