@@ -168,8 +168,13 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexic
             return greedy_decode(probs, charset)
     prefix = ordered[0][0]
     chars = confs.get(prefix, [])
-    return Prediction(charset.decode(prefix), float(np.prod(chars)) if chars else 1.0 - _blank_doubt(probs),
-                      chars, columns.get(prefix, []))
+    # the reading's share of the finished beams (scores in log space): how decisively it won, even where the
+    # language model chose a letter the network was unsure of (a product of letter probabilities would be ~0)
+    scores = np.array([-final_rank(item) if fusion is not None else math.log(max(-final_rank(item), 1e-300))
+                       for item in ordered])
+    share = float(1.0 / np.exp(scores - scores[0]).sum())
+    return Prediction(charset.decode(prefix), share if chars else 1.0 - _blank_doubt(probs), chars,
+                      columns.get(prefix, []))
 
 
 def decode_batch(logits: np.ndarray, lengths: Iterable[int], charset: Charset, method: str = "greedy",

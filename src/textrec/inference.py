@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textrec.calibration import load_calibration
 from textrec.charset import Charset
 from textrec.decoding import LanguageFusion, Prediction, attention_search, decode_batch
 from textrec.errors import TextrecError
@@ -140,6 +141,7 @@ class BatchReader:
             self.decoder = "beam"  # a word list is searched by beam, whatever was asked
         else:
             self.decoder = "greedy" if decoder == "auto" else decoder
+        self.calibration = None if self.attention else load_calibration(config, self.decoder)
 
     def read(self, images: ImageInput | Sequence[ImageInput]) -> Prediction | list[Prediction]:
         """One image (path, bytes, PIL image, array) gives one Prediction; a list gives a list."""
@@ -166,7 +168,12 @@ class BatchReader:
             return attention_search(memory, mask, self._initial_state(len(batch)), self._step, self.charset,
                                     self.charset.num_classes, self.max_length, beams)
         logits, lengths = self._run(batch, widths)
-        return decode_batch(logits, lengths, self.charset, self.decoder, self.beam_width, self.lexicon, self.fusion)
+        predictions = decode_batch(logits, lengths, self.charset, self.decoder, self.beam_width, self.lexicon,
+                                   self.fusion)
+        if self.calibration is not None:
+            for prediction in predictions:
+                prediction.confidence = self.calibration(prediction.confidence)
+        return predictions
 
     def _initial_state(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Zero (h, c) of shape (layers, n, hidden) for the attention decoder (c unused by GRU cells)."""

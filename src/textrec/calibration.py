@@ -1,0 +1,42 @@
+"""Confidences that mean what they say: among readings given confidence p, about p are right. A decoder's raw
+score (greedy: the product of its letters' probabilities; beam and LM: the reading's share of the finished
+beams) is mapped through a logistic curve fitted on validation words (Platt scaling; fitted by
+textrec.training.calibrate and stored in the model's config, one curve per decoder). numpy only."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from textrec.errors import TextrecError
+
+EPSILON = 1e-6
+
+
+def logit(p: float) -> float:
+    p = min(max(p, EPSILON), 1 - EPSILON)
+    return math.log(p / (1 - p))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    scale: float
+    shift: float
+
+    def __call__(self, raw: float) -> float:
+        return 1.0 / (1.0 + math.exp(-(self.scale * logit(raw) + self.shift)))
+
+
+def load_calibration(config: dict, decoder: str) -> Calibration | None:
+    """The config's curve for this decoder ({"calibration": {"greedy": [scale, shift], "lm": [...]}}), if any."""
+    table = config.get("calibration")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise TextrecError(f"config 'calibration' must be an object of decoder: [scale, shift], got {table!r:.80}")
+    curve = table.get(decoder)
+    if curve is None:
+        return None
+    if (not isinstance(curve, list) or len(curve) != 2
+            or not all(isinstance(v, (int, float)) and math.isfinite(v) and abs(v) < 100 for v in curve)):
+        raise TextrecError(f"config 'calibration' {decoder!r} must be [scale, shift] (finite numbers), got {curve!r:.80}")
+    return Calibration(float(curve[0]), float(curve[1]))
