@@ -224,3 +224,12 @@ def test_schema_fuzz_finds_no_server_error(base_url):
         fuzz()
     print("schema fuzz statuses:", seen)
     assert sum(seen.values()) >= 7 * 10 and any(400 <= code < 500 for code in seen), seen
+
+
+def test_invented_http_methods_do_not_grow_the_metrics(client):
+    before = len(client.get("/metrics").text)
+    for i in range(200):
+        client.request(f"X{i:04d}FOO", "/predict")
+    text = client.get("/metrics").text
+    assert "X0001FOO" not in text and 'method="OTHER"' in text
+    assert len(text) < before + 2000, "one OTHER series, not one per method name"

@@ -5,6 +5,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other is counted as OTHER
 
 
 class Metrics:
@@ -19,7 +20,11 @@ class Metrics:
         self.images = Counter("textrec_images", "Images recognized", registry=self.registry)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
+        """Labels come from closed sets (routes of the app or 'other', standard methods or OTHER, status codes):
+        a client inventing method names cannot grow the metrics without end."""
+        method = method if method in METHODS else "OTHER"
+        status_label = str(status) if 100 <= status <= 599 else "other"
+        self.requests.labels(route, method, status_label).inc()
         self.latency.labels(route).observe(seconds)
 
     def render(self) -> bytes:
