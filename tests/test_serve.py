@@ -164,8 +164,17 @@ def test_api_key():
         assert wrong.status_code == 401
         right = httpx.post(f"{url}/predict", files=upload(HELLO), headers={"X-API-Key": "s3cret"})
         assert right.status_code == 200 and right.json()["text"] == "Hello"
-        assert httpx.get(f"{url}/healthz").status_code == 200  # probes need no key
-        assert httpx.get(f"{url}/info").json()["api_key_required"] is True
+        for path in ("/healthz", "/readyz", "/"):  # probes and the web page need no key
+            assert httpx.get(f"{url}{path}").status_code == 200, path
+        for path in ("/info", "/metrics", "/docs", "/openapi.json", "/v1/models/default"):
+            assert httpx.get(f"{url}{path}").status_code == 401, path
+        key = {"X-API-Key": "s3cret"}
+        assert httpx.get(f"{url}/info", headers=key).json()["api_key_required"] is True
+        broken = httpx.post(f"{url}/v1/models/x:predict", content=b"{not json", headers={"content-type": "application/json"})
+        assert broken.status_code == 401, "the key is checked before the body is parsed"
+        huge = httpx.post(f"{url}/predict", content=b"[" + b"{}," * 2_000_000 + b"{}]",
+                          headers={"content-type": "application/json"})
+        assert huge.status_code == 401
 
 
 def test_concurrent_requests_share_forward_passes():

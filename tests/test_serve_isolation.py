@@ -73,7 +73,7 @@ def test_cli_serve_with_worker_processes(tmp_path):
         image = (ROOT / "examples" / "hello.png").read_bytes()
         ok = httpx.post(f"http://127.0.0.1:{port}/predict", files={"file": ("h.png", image)}, headers={"X-API-Key": "k"})
         assert ok.status_code == 200 and ok.json()["text"] == "Hello"
-        info = httpx.get(f"http://127.0.0.1:{port}/info").json()
+        info = httpx.get(f"http://127.0.0.1:{port}/info", headers={"X-API-Key": "k"}).json()
         assert info["max_batch_images"] == 3 and info["api_key_required"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -117,3 +117,19 @@ def test_api_docs_render_with_no_network_beyond_the_server(page_url):
         assert tab.locator(".opblock").count() >= 3  # the operations, read from /openapi.json
         browser.close()
     assert outside == []
+
+
+def test_a_server_with_a_key_asks_for_it_and_reads_with_it():
+    from playwright.sync_api import sync_playwright
+
+    with running_server(create_app(ServeSettings(api_key="s3cret"))) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        tab = browser.new_page()
+        tab.goto(url + "/")
+        tab.wait_for_selector("#keyrow:not([hidden])", timeout=20_000)  # /info answered 401: the key is asked for
+        tab.fill("#key", "s3cret")
+        tab.dispatch_event("#key", "change")
+        tab.set_input_files("#file", str(EXAMPLES / "hello.png"))
+        tab.wait_for_selector("#result[data-state=done]", timeout=20_000)
+        assert tab.inner_text("#result") == "Hello"
+        browser.close()

@@ -37,6 +37,7 @@ log = logging.getLogger("textrec.serve")
 STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
 MULTIPART_ROUTES = ("/predict", "/predict/batch")
+OPEN_PATHS = frozenset({"/", "/healthz", "/readyz"})  # without the key even when one is set: probes, the web page
 
 
 class CharOut(BaseModel):
@@ -330,7 +331,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 "max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
                 "max_batch_images": settings.max_batch_images, "charset_size": len(recognizer.charset.chars)}
 
-    return Guard(app, settings.max_request_bytes, metrics)  # type: ignore[return-value]
+    return Guard(app, settings.max_request_bytes, metrics, settings.api_key)  # type: ignore[return-value]
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -364,8 +365,8 @@ class Guard:
     stream in (chunked), records Prometheus metrics, and turns any unexpected failure into a JSON 500 with a
     log line instead of a dropped connection. It passes attribute access through to the FastAPI app."""
 
-    def __init__(self, app: FastAPI, max_bytes: int, metrics: Metrics):
-        self.app, self.max_bytes, self.metrics = app, max_bytes, metrics
+    def __init__(self, app: FastAPI, max_bytes: int, metrics: Metrics, api_key: str | None = None):
+        self.app, self.max_bytes, self.metrics, self.api_key = app, max_bytes, metrics, api_key
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
@@ -374,8 +375,13 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start, status, started = time.perf_counter(), 500, False
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
         try:
+            if self.api_key and scope.get("path") not in OPEN_PATHS and not key_matches(
+                    headers.get(b"x-api-key", b"").decode("latin-1") or None, self.api_key):
+                status = 401  # before a byte of the body is read or parsed
+                return await error_response(401, API_KEY_MESSAGE, {"WWW-Authenticate": "APIKey"})(scope, receive, send)
             if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
                 status = 413 if length.isdigit() else 400
                 message = (f"request body is {int(length):,} bytes; the limit is {self.max_bytes:,}" if status == 413
