@@ -10,6 +10,9 @@ from textrec.recognizer import default_model_path
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+NOTE_CER = 0.35  # the bundled model on examples/note.png (a rendered handwritten note), with margin
+
+
 def test_default_model_ships_with_the_package_and_is_small():
     path = default_model_path()
     assert (path / "weights.safetensors").stat().st_size <= 20 * 1024 * 1024
@@ -17,11 +20,21 @@ def test_default_model_ships_with_the_package_and_is_small():
 
 
 def test_read_without_model_reads_the_shipped_examples():
+    """The word and line photos exactly; the handwritten note as a page, its lines in order (issue 19)."""
+    import json
+
+    from textrec.evaluation import character_error_rate
+
     expected = dict(line.split("\t") for line in (EXAMPLES / "labels.tsv").read_text().splitlines())
-    result = CliRunner().invoke(app, ["read", str(EXAMPLES)])
+    result = CliRunner().invoke(app, ["read", str(EXAMPLES), "--json"])
     assert result.exit_code == 0, result.output
-    read = {Path(line.split("\t")[0]).name: line.split("\t")[1] for line in result.output.splitlines()}
-    assert read == expected
+    read = {Path(r["input"]).name: r for r in map(json.loads, result.output.splitlines())}
+    assert {name: r["text"] for name, r in read.items() if r["mode"] == "line"} == expected
+    note = read["note.png"]
+    truth = (EXAMPLES / "note.txt").read_text().splitlines()
+    assert note["mode"] == "page" and len(note["lines"]) == len(truth)
+    lines = [line["text"] for line in note["lines"]]  # in reading order: each line is nearest its own truth
+    assert character_error_rate(lines, truth) < NOTE_CER, list(zip(lines, truth))
 
 
 def test_python_read_loads_the_default_model_once():

@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from textrec.errors import TextrecError
 from textrec.synth.fontinfo import FontInfo, bundled_fonts
 from textrec.synth.text import TextSampler, date, number, price, time_of_day
 
@@ -221,14 +222,18 @@ class PageRenderer:
         return out, lines
 
 
-def render_note(texts: list[str], rng: random.Random, width: int | None = None) -> tuple[Image.Image, list[PageLine]]:
+def render_note(texts: list[str], rng: random.Random, width: int | None = None,
+                family: str | None = None) -> tuple[Image.Image, list[PageLine]]:
     """A handwritten note, black ink on a white canvas (PageRenderer's effects add paper and scan): one line per
     text, on ruled lines or blank paper, in one handwriting face; each line boxed by its ink. Texts are cut to
     what fits the width and to the characters the face draws."""
     from textrec.synth.handwriting import elastic, handwritten_mask
     from textrec.synth.render import _glyph_cache
 
-    faces = [f for f in bundled_fonts() if f.category == "handwriting" and f.covers("ABCabcxyz0123456789.,")]
+    faces = [f for f in bundled_fonts() if f.category == "handwriting" and f.covers("ABCabcxyz0123456789.,")
+             and (family is None or f.family.strip() == family)]
+    if not faces:
+        raise TextrecError(f"no bundled handwriting face {family!r} draws letters, digits and punctuation")
     font = rng.choice(faces)
     width = width or rng.randint(700, 1200)
     gap = rng.randint(56, 84)
