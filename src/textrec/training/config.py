@@ -80,19 +80,32 @@ def apply_override(config: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw)
 
 
+def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file with its paths resolved; `extends: other.yaml` (relative to it) starts from that file's
+    settings, and this one's keys override them (mappings key by key, lists whole)."""
+    if not path.is_file():
+        raise TextrecError(f"config file not found: {path}" + (f" (extended by {seen[-1]})" if seen else ""))
+    if path.resolve() in seen:
+        raise TextrecError(f"config {path} extends itself (through {' -> '.join(str(p) for p in seen)})")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise TextrecError(f"config {path} is not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise TextrecError(f"config {path} must be a mapping at the top level")
+    base = loaded.pop("extends", None)
+    loaded = _resolve_paths(loaded, path.parent)
+    if base is None:
+        return loaded
+    if not isinstance(base, str):
+        raise TextrecError(f"config {path}: 'extends' must be a file name, got {base!r:.60}")
+    return merge(read_config_file(path.parent / base, (*seen, path.resolve())), loaded)
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise TextrecError(f"config file not found: {path}")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise TextrecError(f"config {path} is not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise TextrecError(f"config {path} must be a mapping at the top level")
-        config = merge(config, _resolve_paths(loaded, path.parent))
+        config = merge(config, read_config_file(Path(path)))
     for assignment in overrides or []:
         apply_override(config, assignment)
     unknown = set(config) - set(DEFAULTS)

@@ -1,0 +1,45 @@
+"""Configs that compose (issue 22): a stage file extends the one before and holds only what differs, and
+resolves to exactly the settings it had when it was written out in full (snapshots taken before the change)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from textrec.errors import TextrecError
+from textrec.training.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOTS = ROOT / "tests" / "data" / "resolved-configs"
+
+
+@pytest.mark.parametrize("name", ["default-en-stage2", "default-en-stage3", "default-en-stage4",
+                                  "default-en-stage4-hand"])
+def test_stage_configs_resolve_to_their_full_settings(name):
+    resolved = json.dumps(load_config(ROOT / "configs" / f"{name}.yaml"), indent=1, sort_keys=True)
+    resolved = resolved.replace(str(ROOT), "<repo>").replace(str(ROOT.parent), "<parent>")
+    assert json.loads(resolved) == json.loads((SNAPSHOTS / f"{name}.json").read_text())
+    assert "extends" in (ROOT / "configs" / f"{name}.yaml").read_text()
+
+
+def test_extends_overrides_keys_replaces_lists_and_resolves_paths_per_file(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "base.yaml").write_text(
+        "name: base\nmodel: {init_from: weights}\ndata:\n  train: [a.tsv, b.tsv]\n  batch_size: 8\n"
+        "train: {lr: 0.1, max_epochs: 3}\n")
+    (tmp_path / "child.yaml").write_text("extends: base/base.yaml\nname: child\ndata: {train: [c.tsv]}\n"
+                                         "train: {lr: 0.01}\n")
+    config = load_config(tmp_path / "child.yaml")
+    assert config["name"] == "child" and config["train"]["lr"] == 0.01 and config["train"]["max_epochs"] == 3
+    assert [spec["path"] for spec in config["data"]["train"]] == [str(tmp_path / "c.tsv")]
+    assert config["data"]["batch_size"] == 8
+    assert config["model"]["init_from"] == str((tmp_path / "base" / "weights").resolve())
+
+
+def test_extends_errors_name_the_file(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(TextrecError, match="extends itself"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: missing.yaml\n")
+    with pytest.raises(TextrecError, match="missing.yaml.*extended by"):
+        load_config(tmp_path / "c.yaml")
