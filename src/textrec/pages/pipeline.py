@@ -99,8 +99,12 @@ class PageReader:
                 if angle == 180 and result is None:
                     continue  # upside down has the same rows: too few either way
                 turned = self._read_as_is(page.rotate(angle, expand=True), min_rows)
-                if turned is not None and (result is None or
-                                           reading_quality(turned) > reading_quality(result) + TURN_MARGIN):
+                if turned is None:
+                    continue
+                if result is None:  # as given it was no page (auto mode): turned, it must read clearly as one
+                    if reading_quality(turned) >= SURE_PAGE:
+                        result, result.turned = turned, angle
+                elif reading_quality(turned) > reading_quality(result) + TURN_MARGIN:
                     result, result.turned = turned, angle
             if result is None:
                 return None
