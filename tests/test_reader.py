@@ -140,3 +140,32 @@ def test_a_reading_does_not_depend_on_its_batch_mates(backend):
     together = recognizer.read_images([*mates, word, *mates])[len(mates)]
     assert (together.text, round(together.confidence, 4)) == (alone.text, round(alone.confidence, 4))
     assert [round(c, 4) for c in together.chars] == [round(c, 4) for c in alone.chars]
+
+
+def test_a_ten_page_pdf_is_read_page_by_page_with_progress(tmp_path):
+    from conftest import render
+
+    pages = [two_column_page().convert("RGB") if i % 3 == 0 else render(f"page {i}", height=48).convert("RGB")
+             for i in range(10)]
+    pdf = tmp_path / "doc" / "ten.pdf"
+    pdf.parent.mkdir()
+    pages[0].save(pdf, save_all=True, append_images=pages[1:], resolution=100)
+    result = CliRunner().invoke(app, ["read", str(pdf.parent), "--json", "--dpi", "100"])  # a folder finds the PDF
+    assert result.exit_code == 0, result.output
+    progress = [line for line in result.stderr.splitlines() if "page" in line]
+    assert progress == [f"{pdf}: page {n}/10" for n in range(1, 11)]
+    document = json.loads(result.stdout)
+    assert document["mode"] == "document" and [p["page"] for p in document["pages"]] == list(range(1, 11))
+    assert document["pages"][0]["mode"] == "page" and len(document["pages"][0]["lines"]) == len(LEFT + RIGHT)
+    assert document["pages"][1]["text"].replace(" ", "") == "page1" and document["text"].count("\f") == 9
+
+
+def test_a_broken_or_oversized_pdf_is_one_line_naming_it(tmp_path):
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\nnot really")
+    result = CliRunner().invoke(app, ["read", str(broken)])
+    assert result.exit_code == 1 and "cannot read PDF" in result.stderr and str(broken) in result.stderr
+    big = tmp_path / "big.pdf"
+    Image.new("RGB", (2000, 2000), "white").save(big, resolution=10)  # 200 x 200 inches
+    result = CliRunner().invoke(app, ["read", str(big), "--dpi", "300"])
+    assert result.exit_code == 1 and "page 1 is 60000x60000" in result.stderr and "--dpi" in result.stderr

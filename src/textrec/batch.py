@@ -24,14 +24,16 @@ MANIFEST_SUFFIXES = {".txt", ".lst", ".list", ".manifest"}
 
 
 def expand_images(inputs: Sequence[str]) -> list[str]:
-    """Files, directories (their images, sorted) and globs, in the order given; missing ones kept to report."""
+    """Files, directories (their images and PDFs, sorted) and globs, in the order given; missing ones kept to
+    report."""
     from textrec.data.sources import IMAGE_SUFFIXES
+    from textrec.reading.pdf import PDF_SUFFIX
 
     found: list[str] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found += [p for p in walk_files(item) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+            found += [p for p in walk_files(item) if Path(p).suffix.lower() in IMAGE_SUFFIXES | {PDF_SUFFIX}]
         elif not path.exists() and glob.has_magic(item):
             found += expand_glob(item) or [item]
         else:

@@ -77,7 +77,7 @@ def friendly(command: Callable) -> Callable:
 @app.command()
 @friendly
 def read(
-    images: List[str] = typer.Argument(..., help="Image files, folders or globs; - reads an image from stdin."),
+    images: List[str] = typer.Argument(..., help="Image or PDF files, folders or globs; - reads an image from stdin."),
     model: Optional[Path] = typer.Option(None, "--model", "-m",
                                          help="Model folder, .safetensors or exported .onnx file (default: bundled)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
@@ -89,6 +89,7 @@ def read(
     backend: str = typer.Option("auto", help="auto (ONNX when the model has an exported copy), onnx or torch."),
     mode: str = typer.Option("auto", help="word, line, page, or auto: page for page-sized images "
                              "(at least 200x200 and not a strip), else word/line."),
+    dpi: int = typer.Option(200, help="PDF pages are rendered at this resolution (36-1200)."),
     detector: Optional[Path] = typer.Option(None, help="Page mode: line detector (.onnx or folder; default: bundled)."),
     hocr: Optional[Path] = typer.Option(None, help="Page mode: write hOCR here (a .hocr/.html file for one page, "
                                         "else a folder: NAME.hocr per page)."),
@@ -96,7 +97,8 @@ def read(
                                         "for one page, else a folder: NAME.boxes.png per page)."),
 ) -> None:
     """Print the text (and confidence) of each image, in the order given; pages are read line by line."""
-    from textrec.reading import CropResult, Reader
+    from textrec.pages.pipeline import PageResult
+    from textrec.reading import Reader
     from textrec.reading.reader import check_mode
     from textrec.recognizer import load_recognizer
 
@@ -104,7 +106,7 @@ def read(
     words = _read_lexicon(lexicon) if lexicon else None
     recognizer = load_recognizer(model, backend, decoder=decoder if not words else "beam", beam_width=beam_width,
                                  lexicon=words, batch_size=batch_size)
-    reader = Reader(recognizer, mode, str(detector) if detector else None)
+    reader = Reader(recognizer, mode, str(detector) if detector else None, dpi=dpi, progress=_page_progress)
     paths = expand_images(images)
     failures, pages = 0, 0
     chunk = max(4 * batch_size, 64)  # images in memory at once; results still come out in input order
@@ -118,7 +120,7 @@ def read(
                            err=not as_json)
                 continue
             _print_result(path, result, as_json, several=len(paths) > 1)
-            if not isinstance(result, CropResult):
+            if isinstance(result, PageResult):
                 pages += 1
                 _page_outputs(reader, path, result, hocr, draw, pages)
     if (hocr or draw) and not pages:
@@ -127,11 +129,18 @@ def read(
         raise typer.Exit(1)
 
 
+def _page_progress(name: str, page: int, pages: int) -> None:
+    typer.echo(f"{name}: page {page}/{pages}", err=True)
+
+
 def _print_result(path: str, result, as_json: bool, several: bool) -> None:
-    from textrec.reading.reader import CropResult, result_dict
+    from textrec.reading.reader import CropResult, DocumentResult, result_dict
 
     if as_json:
         typer.echo(json.dumps({"input": path, **result_dict(result)}))
+    elif isinstance(result, DocumentResult):
+        for number, page in enumerate(result.pages, start=1):
+            typer.echo(f"== {path} page {number} ==\n{page.text}")
     elif isinstance(result, CropResult):
         typer.echo(f"{path}\t{result.text}\t{result.confidence:.3f}" if several
                    else f"{result.text}\t{result.confidence:.3f}")

@@ -3,7 +3,7 @@ its own: the size limit (from the header, naming the input), the mode (word/line
 crops, and the shape of a result. Front ends only translate their inputs and outputs."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -13,6 +13,7 @@ from textrec.decoding import Prediction
 from textrec.errors import TextrecError
 from textrec.pages.pipeline import PageReader, PageResult, is_page_sized
 from textrec.preprocess import MAX_PIXELS, ImageInput, describe, load_image, target_width
+from textrec.reading.pdf import DEFAULT_DPI, is_pdf, page_count, pdf_pages
 
 MODES = ("auto", "word", "line", "page")
 PAGE_ROWS = 2  # auto mode reads a page-sized image as a page only when it holds at least this many rows of text
@@ -40,12 +41,29 @@ class CropResult:
         return {"mode": "line", **self.prediction.to_dict(), "boxes": self.boxes}
 
 
-Result = Union[CropResult, PageResult]
+@dataclass
+class DocumentResult:
+    """A PDF: one result per page, in order (pages are numbered from 1)."""
+
+    pages: list[Union[CropResult, PageResult]]
+
+    @property
+    def text(self) -> str:
+        return "\n\f\n".join(page.text for page in self.pages)  # a form feed between pages, as pdftotext does
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": "document", "text": self.text,
+                "pages": [{"page": number, **result_dict(page)} for number, page in enumerate(self.pages, start=1)]}
+
+
+Result = Union[CropResult, PageResult, DocumentResult]
 
 
 def result_dict(result: Result) -> dict[str, Any]:
     """The one JSON shape of a result: `mode` says which kind it is."""
-    return result.to_dict() if isinstance(result, CropResult) else {"mode": "page", **result.to_dict()}
+    if isinstance(result, (CropResult, DocumentResult)):
+        return result.to_dict()
+    return {"mode": "page", **result.to_dict()}
 
 
 def check_mode(mode: str) -> str:
@@ -61,11 +79,13 @@ class Reader:
     that stopped that input (the others are still read)."""
 
     def __init__(self, recognizer: Any, mode: str = "auto", detector: Any = None, max_pixels: int = MAX_PIXELS,
-                 threads: int | None = None):
-        """`detector`: a LineDetector, or its model path (None: the bundled one), loaded at the first page."""
+                 threads: int | None = None, dpi: int = DEFAULT_DPI,
+                 progress: Callable[[str, int, int], None] | None = None):
+        """`detector`: a LineDetector, or its model path (None: the bundled one), loaded at the first page.
+        `dpi`: PDF pages are rendered at this resolution; `progress(name, page, pages)` hears of each PDF page."""
         check_mode(mode)
         self.recognizer, self.mode, self.detector, self.max_pixels = recognizer, mode, detector, max_pixels
-        self.threads = threads
+        self.threads, self.dpi, self.progress = threads, dpi, progress
         self._pages: PageReader | None = None
 
     def page_reader(self) -> PageReader:
@@ -87,6 +107,9 @@ class Reader:
         for i, source in enumerate(inputs):
             name = names[i] if names else describe(source)
             try:
+                if is_pdf(source):
+                    results[i] = self.read_pdf(source, name)  # type: ignore[arg-type]
+                    continue
                 image = self.load(source, name)
                 decided = self.decide(image)
                 if decided is None:
@@ -98,6 +121,16 @@ class Reader:
         for i, result in zip(crops, self.read_crops(list(crops.values()))):
             results[i] = result
         return results  # type: ignore[return-value]
+
+    def read_pdf(self, source: str | bytes, name: str) -> DocumentResult:
+        """Every page of a PDF, rendered and read one at a time (each as `decide` says, or as a crop)."""
+        pages = []
+        count = page_count(source, name)
+        for number, image in pdf_pages(source, name, self.dpi, self.max_pixels):
+            pages.append(self.decide(image) or self.read_crops([image])[0])
+            if self.progress is not None:
+                self.progress(name, number, count)
+        return DocumentResult(pages)
 
     def decide(self, image: Image.Image, mode: str | None = None) -> Result | None:
         """The image read as a page or, where that took reading it whole already, as a line; None when it is to
