@@ -68,3 +68,12 @@ def test_globs_and_folders_do_not_loop_on_symbolic_links(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.split() == ["1", "1"], result.stderr[-500:]
     assert expand_images([str(tmp_path / "d" / "*.png")]) == [str(folder / "hello.png")]
+
+
+@pytest.mark.parametrize("size", [(1, 1_000_000), (1_000_000, 1), (3, 400_000)])
+def test_a_narrow_strip_in_page_mode_costs_no_more_than_a_page(size):
+    from textrec.pages.detect import DetectorInput, page_input
+
+    config = DetectorInput()
+    array, _, _ = page_input(Image.new("L", size, 255), config)
+    assert array.size <= 1.5 * config.target_pixels

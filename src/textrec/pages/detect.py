@@ -44,6 +44,9 @@ class DetectorInput:
         return min(self.max_scale, math.sqrt(self.target_pixels / max(1, width * height)))
 
 
+MAX_AREA_FACTOR = 1.5  # detector input is never over this many times the area pages are scaled to
+
+
 def page_input(page: Image.Image, config: DetectorInput, scale: float | None = None) -> tuple[np.ndarray, float, float]:
     """A grayscale page to the detector's normalised HxW array (sides multiples of `multiple`) and the x/y
     factors from page to input pixels."""
@@ -51,6 +54,14 @@ def page_input(page: Image.Image, config: DetectorInput, scale: float | None = N
     m = config.multiple
     w = max(m, round(page.width * scale / m) * m)
     h = max(m, round(page.height * scale / m) * m)
+    # a strip a few pixels wide is widened to the minimum side: keep its area to what a page may cost
+    # (a 1 x 1,000,000 image would otherwise become 16 x 1,000,000 input pixels)
+    limit = MAX_AREA_FACTOR * config.target_pixels
+    if w * h > limit:
+        if w <= h:
+            h = max(m, int(limit // w) // m * m)
+        else:
+            w = max(m, int(limit // h) // m * m)
     resized = page.resize((w, h), Image.Resampling.BILINEAR) if (w, h) != page.size else page
     array = (np.asarray(resized, dtype=np.float32) / 255.0 - config.mean) / config.std
     return array, w / page.width, h / page.height
