@@ -216,7 +216,8 @@ def main() -> None:
             predictions, median_ms, mean_ms = run_engine(engine, images)
             s = score(set_name, predictions, plain, cased)
             cased_text = f"{s['cased']:.1%}" if s["cased"] is not None else "-"
-            lines.append(f"| {label} | {engine.name} | {s['acc']:.1%} | {cased_text} | {s['cer']:.2%} | {median_ms:.1f} ({mean_ms:.1f}) |")
+            lines.append(f"| {label} | {engine.name} | {s['acc']:.1%} | {cased_text} | {s['cer']:.2%} | "
+                         f"{median_ms:.1f} ({mean_ms:.1f}) |")
             print(lines[-1], file=sys.stderr, flush=True)
             if key.startswith("textrec"):
                 start = time.perf_counter()

@@ -58,7 +58,8 @@ def measure(settings: dict) -> dict:
 
 
 def main() -> None:
-    print("| model | params | batch 1, 1 thread (ms) | batch 64, 2 threads (ms/img) | training (img/s, bf16, 2 threads) |")
+    print("| model | params | batch 1, 1 thread (ms) | batch 64, 2 threads (ms/img) | "
+          "training (img/s, bf16, 2 threads) |")
     print("| --- | --- | --- | --- | --- |")
     for name, settings in CANDIDATES.items():
         r = measure(settings)

@@ -75,7 +75,8 @@ def main() -> None:
              f"`python benchmarks/batch.py --count {args.count} --workers {args.workers}` on {date.today()}, "
              f"{platform.machine()} Linux, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
              f"the first {args.count} images of iiit5k/test.tsv, bundled default model (ONNX).\n",
-             "| command | wall time, whole command (s) | images/s, whole command | start-up (s) | images/s, reading only |",
+             "| command | wall time, whole command (s) | images/s, whole command | start-up (s) | "
+             "images/s, reading only |",
              "| --- | --- | --- | --- | --- |"]
     for name, seconds, summary in results:
         startup, reading = (summary["startup_seconds"], summary["images_per_second"]) if summary else ("-", "-")

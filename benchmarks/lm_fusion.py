@@ -61,7 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     recognizer = Recognizer(args.model, decoder="greedy")
     lm = CharLM.load(args.lm or recognizer.path / recognizer.config["language_model"]["file"])
-    images, plain, cased = {"val": validation_words, "test": lambda: iiit5k(0, 0), "sroie": lambda: sroie(1000, 0)}[args.set]()
+    images, plain, cased = {"val": validation_words, "test": lambda: iiit5k(0, 0),
+                            "sroie": lambda: sroie(1000, 0)}[args.set]()
     outputs = network_outputs(recognizer, [prepare(image, recognizer.preprocess) for image in images])
     kind = "sroie" if args.set == "sroie" else "iiit5k"
     print(f"{len(images)} images of {args.set}, beam {args.beam}\n")

@@ -126,9 +126,11 @@ def main() -> None:
     lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node() or 'this machine'}, "
              f"{len(os.sched_getaffinity(0))} cores, {date.today()}; server: textrec serve --workers {args.workers}, "
              f"client on the same machine", "",
-             "| concurrent clients | requests | errors | requests/s | p50 (ms) | p99 (ms) |", "| --- | --- | --- | --- | --- | --- |"]
+             "| concurrent clients | requests | errors | requests/s | p50 (ms) | p99 (ms) |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for r in results:
-        lines.append(f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} |")
+        lines.append(f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | "
+                     f"{r['p50']:.1f} | {r['p99']:.1f} |")
     (first_n, first_mib), (last_n, last_mib) = sorted(memory.items())[0], sorted(memory.items())[-1]
     lines += ["", f"Resident memory of the server: {first_mib:.0f} MiB after {first_n:,} requests, {last_mib:.0f} MiB "
               f"after {last_n:,} ({(last_mib / first_mib - 1):+.1%}).",
@@ -149,7 +151,8 @@ def merge(a: dict, b: dict) -> dict:
     seconds = a["requests"] / a["rps"] + b["requests"] / b["rps"]
     big = a if a["requests"] >= b["requests"] else b
     return {"clients": a["clients"], "requests": n, "errors": a["errors"] + b["errors"],
-            "first_error": a["first_error"] + b["first_error"], "rps": n / seconds, "p50": big["p50"], "p99": big["p99"]}
+            "first_error": a["first_error"] + b["first_error"], "rps": n / seconds,
+            "p50": big["p50"], "p99": big["p99"]}
 
 
 def batch_summary(metrics: str) -> str:

@@ -53,8 +53,10 @@ def main() -> None:
                             - reference._run(batch, widths)[0]).max())
     base = results["PyTorch (weights.safetensors)"][0]
     lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node() or 'this machine'}, "
-             f"{len(os.sched_getaffinity(0))} cores, {date.today()}; {len(rows)} images of iiit5k/test.tsv (file order)",
-             "", "| model | word accuracy | text identical to PyTorch | images/s (batched) |", "| --- | --- | --- | --- |"]
+             f"{len(os.sched_getaffinity(0))} cores, {date.today()}; {len(rows)} images of iiit5k/test.tsv "
+             "(file order)",
+             "", "| model | word accuracy | text identical to PyTorch | images/s (batched) |",
+             "| --- | --- | --- | --- |"]
     for name, (texts, speed) in results.items():
         same = np.mean([a == b for a, b in zip(texts, base)])
         accuracy = word_accuracy([normalize(t, "alnum") for t in texts], labels)

@@ -15,8 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-from PIL import Image
-
 ROOT = Path(__file__).resolve().parents[1]
 SROIE = ROOT.parent / "shared" / "data" / "sroie"
 
@@ -51,7 +49,8 @@ def main() -> None:
     reader.read(load_image(pages[0][0]))  # warm-up outside the timings
     lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node()}, {datetime.date.today()}, "
              f"{len(pages)} SROIE test pages", "",
-             "| page turned by | turn found | det F1 | word F1 | line CER | s/page |", "| --- | --- | --- | --- | --- | --- |"]
+             "| page turned by | turn found | det F1 | word F1 | line CER | s/page |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for angle in (0, 90, 180, 270):
         scores, found = PageScores(), 0
         for page_path, boxes in pages:

@@ -84,7 +84,8 @@ def main() -> None:
              f"{platform.processor() or platform.machine()}), {date.today()}", "",
              f"Each size trained {args.minutes} minutes from scratch with {args.config.relative_to(ROOT)} (only the "
              "widths changed); scored on the same random images as benchmarks/accuracy.py.", "",
-             "| model | params | step of the best model (by val CER), batches of 64 | IIIT5K word acc (community) | IIIT5K CER | "
+             "| model | params | step of the best model (by val CER), batches of 64 | IIIT5K word acc (community) | "
+             "IIIT5K CER | "
              "SROIE line CER (upper) | ms/word, batch 1, 1 thread | img/s batch 64, 2 threads |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for size, s, speed in rows:

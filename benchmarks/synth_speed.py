@@ -86,4 +86,5 @@ if __name__ == "__main__":
     steady, cold = render_rate(args.seconds)
     print(f"render, 1 core, default effects, height 32: {steady:.0f} images/s steady ({cold:.0f}/s cold start)")
     live, memory = training_rates(args.steps)
-    print(f"training, same {args.steps} batches of 32: live synth {live:.0f} samples/s, from memory {memory:.0f} samples/s")
+    print(f"training, same {args.steps} batches of 32: live synth {live:.0f} samples/s, "
+          f"from memory {memory:.0f} samples/s")

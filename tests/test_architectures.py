@@ -4,6 +4,7 @@ import random
 
 import pytest
 import torch
+from conftest import TINY_NETWORK, random_digits, render, write_dataset
 
 from textrec.charset import Charset
 from textrec.data.dataset import Collate, TextDataset
@@ -11,15 +12,14 @@ from textrec.data.sources import AnnotationFile
 from textrec.preprocess import PreprocessConfig
 from textrec.training.system import RecognitionSystem
 
-from conftest import TINY_NETWORK, random_digits, render, write_dataset
-
 TINY = {
     "crnn": TINY_NETWORK,
     "vit": {"name": "vit", "width": 64, "layers": 2, "heads": 4, "dropout": 0.0, "patch": [8, 4]},
     "attn": {"name": "attn", "channels": [16, 32, 48, 64], "depth": [1, 1, 1, 1], "encoder_hidden": 48,
              "hidden": 64, "attention": 64, "embedding": 32, "dropout": 0.0, "max_length": 12},
     "attn-gru": {"name": "attn", "cell": "gru", "layers": 2, "channels": [16, 32, 48, 64], "depth": [1, 1, 1, 1],
-                 "encoder_hidden": 48, "hidden": 64, "attention": 64, "embedding": 32, "dropout": 0.0, "max_length": 12},
+                 "encoder_hidden": 48, "hidden": 64, "attention": 64, "embedding": 32, "dropout": 0.0,
+                 "max_length": 12},
 }
 
 

@@ -8,11 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import render
 
 from textrec.batch import expand_inputs, finished_inputs, run_batch
 from textrec.errors import TextrecError
-
-from conftest import render
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hello.png"
 

@@ -9,13 +9,12 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from conftest import TINY_NETWORK, random_digits, write_dataset
 
 from textrec.errors import TextrecError
 from textrec.training.checkpoints import AtomicCheckpointIO
 from textrec.training.config import load_config
 from textrec.training.run import train
-
-from conftest import TINY_NETWORK, random_digits, write_dataset
 
 STEPS_PER_EPOCH, EPOCHS = 600 // 16, 4
 

@@ -1,4 +1,5 @@
 import pytest
+from conftest import render, write_dataset
 
 from textrec.charset import Charset
 from textrec.data.augment import AugmentConfig, Augmenter
@@ -6,8 +7,6 @@ from textrec.data.dataset import Collate, TextDataset
 from textrec.data.sources import AnnotationFile
 from textrec.errors import TextrecError
 from textrec.preprocess import PreprocessConfig
-
-from conftest import render, write_dataset
 
 CONFIG = PreprocessConfig()
 
@@ -64,8 +63,10 @@ def test_every_augmentation_at_its_extreme_keeps_a_valid_image():
 def test_mixed_sources_are_drawn_by_weight(tmp_path):
     from textrec.data.dataset import mixed
 
-    small = TextDataset(AnnotationFile(write_dataset(tmp_path / "a", ["1"] * 10)), Charset.from_spec("digits"), CONFIG, 4)
-    large = TextDataset(AnnotationFile(write_dataset(tmp_path / "b", ["2"] * 100)), Charset.from_spec("digits"), CONFIG, 4)
+    small = TextDataset(AnnotationFile(write_dataset(tmp_path / "a", ["1"] * 10)), Charset.from_spec("digits"),
+                        CONFIG, 4)
+    large = TextDataset(AnnotationFile(write_dataset(tmp_path / "b", ["2"] * 100)), Charset.from_spec("digits"),
+                        CONFIG, 4)
     combined, sampler = mixed([small, large], [3.0, 1.0], epoch_size=4000)
     drawn = list(sampler)
     share_small = sum(i < 10 for i in drawn) / len(drawn)

@@ -49,13 +49,15 @@ def test_python_read_loads_the_default_model_once():
 def test_bundled_onnx_copy_agrees_with_the_weights():
     """The ONNX file shipped beside the weights is what `read` runs by default: it must be the same model."""
     from conftest import render
+
     from textrec.recognizer import load_recognizer
     from textrec.runtime import OnnxRecognizer
 
     onnx_model, torch_model = load_recognizer(), load_recognizer(backend="torch")
     assert isinstance(onnx_model, OnnxRecognizer) and isinstance(torch_model, textrec.Recognizer)
     assert onnx_model.config["charset"] == torch_model.config["charset"]
-    images = [render(word, seed=i) for i, word in enumerate(["Station", "TOTAL 12.50", "Hello world", "ab", "2026-11-21"])]
+    images = [render(word, seed=i)
+              for i, word in enumerate(["Station", "TOTAL 12.50", "Hello world", "ab", "2026-11-21"])]
     images += [str(p) for p in sorted(EXAMPLES.glob("*.png"))]
     from textrec.preprocess import pad_batch, prepare
 

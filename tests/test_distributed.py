@@ -6,13 +6,12 @@ import sys
 from pathlib import Path
 
 import torch
+from conftest import TINY_NETWORK
 
 from textrec.charset import Charset
 from textrec.data.dataset import BucketedBatches, Collate, TextDataset, mixed
 from textrec.data.sources import AnnotationFile
 from textrec.preprocess import PreprocessConfig
-
-from conftest import TINY_NETWORK
 
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_train.py"
 

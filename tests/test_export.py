@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
+from conftest import render  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from textrec.cli import app  # noqa: E402
@@ -15,8 +16,6 @@ from textrec.errors import TextrecError  # noqa: E402
 from textrec.export import export_onnx, parity  # noqa: E402
 from textrec.recognizer import Recognizer  # noqa: E402
 from textrec.runtime import OnnxRecognizer  # noqa: E402
-
-from conftest import render  # noqa: E402
 
 
 @pytest.fixture(scope="module")

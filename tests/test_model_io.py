@@ -3,14 +3,13 @@ import pickle
 
 import pytest
 import torch
+from conftest import TINY_NETWORK
 
 from textrec.charset import Charset
 from textrec.errors import TextrecError
 from textrec.model_io import load_model, make_config, save_model
 from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
-
-from conftest import TINY_NETWORK
 
 
 def make():

@@ -207,9 +207,9 @@ def test_cli_reads_page_sized_images_as_pages(tmp_path):
 def test_server_reads_a_page_over_http():
     import httpx
 
+    from tests.serving import running_server
     from textrec.serve.app import create_app
     from textrec.serve.settings import ServeSettings
-    from tests.serving import running_server
 
     buffer = io.BytesIO()
     two_column_page().save(buffer, format="PNG")

@@ -2,12 +2,11 @@ import io
 
 import numpy as np
 import pytest
+from conftest import render
 from PIL import Image
 
 from textrec.errors import TextrecError
 from textrec.preprocess import PreprocessConfig, load_image, pad_batch, prepare, target_width
-
-from conftest import render
 
 
 def png_bytes(image: Image.Image, **kw) -> bytes:

@@ -9,18 +9,17 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from test_pages import LEFT, RIGHT, two_column_page
 from typer.testing import CliRunner
 
 import textrec
+from tests.serving import running_server
 from textrec.cli import app
 from textrec.pages.pipeline import PageResult
 from textrec.reading import CropResult, Reader
 from textrec.recognizer import load_recognizer
 from textrec.serve.app import create_app
 from textrec.serve.settings import ServeSettings
-from tests.serving import running_server
-
-from test_pages import LEFT, RIGHT, two_column_page
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

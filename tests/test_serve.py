@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.serving import running_server
 from textrec.serve.app import create_app
 from textrec.serve.batching import MicroBatcher
 from textrec.serve.settings import ServeSettings
-from tests.serving import running_server
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 HELLO = (EXAMPLES / "hello.png").read_bytes()
@@ -47,7 +47,8 @@ def png_claiming(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
 
 
 def upload(data: bytes, name: str = "word.png", field: str = "file") -> dict:
@@ -77,7 +78,8 @@ def test_batch_reads_each_and_reports_the_bad_one(client):
 def test_tf_serving_api(client):
     b64 = base64.b64encode(HELLO).decode()
     response = client.post("/v1/models/default:predict",
-                           json={"signature_name": "serving_default", "instances": [{"b64": b64}, {"image": {"b64": b64}}]})
+                           json={"signature_name": "serving_default",
+                                 "instances": [{"b64": b64}, {"image": {"b64": b64}}]})
     assert response.status_code == 200
     assert [p["text"] for p in response.json()["predictions"]] == ["Hello", "Hello"]
     assert client.get("/v1/models/default").json()["model_version_status"][0]["state"] == "AVAILABLE"
@@ -89,7 +91,8 @@ def test_tf_serving_api(client):
     (b"\x00garbage bytes\xff" * 10, 415, "not an image"),
     (b"", 422, "empty"),
     (HELLO[: len(HELLO) // 2], 422, "corrupt"),
-    (png_claiming(30_000, 30_000), 413, "word.png is 30000x30000 = 900,000,000 pixels; the limit is"),  # ours, not Pillow's bomb message
+    # ours, not Pillow's bomb message
+    (png_claiming(30_000, 30_000), 413, "word.png is 30000x30000 = 900,000,000 pixels; the limit is"),
     (png_claiming(3_000, 3_000), 413, "limit"),  # past this server's max_pixels
 ])
 def test_bad_images(client, data, status, words):
@@ -124,7 +127,8 @@ def test_wrong_fields_and_content_types(client):
     assert as_json.status_code == 415 and "multipart/form-data" in as_json.json()["error"]
     tf_as_form = client.post("/v1/models/default:predict", files=upload(HELLO))
     assert tf_as_form.status_code == 415 and "JSON" in tf_as_form.json()["error"]
-    bad_json = client.post("/v1/models/default:predict", content=b"{not json", headers={"content-type": "application/json"})
+    bad_json = client.post("/v1/models/default:predict", content=b"{not json",
+                           headers={"content-type": "application/json"})
     assert bad_json.status_code == 422
     no_instances = client.post("/v1/models/default:predict", json={"inputs": []})
     assert no_instances.status_code == 422 and "instances" in no_instances.json()["error"]
@@ -170,7 +174,8 @@ def test_api_key():
             assert httpx.get(f"{url}{path}").status_code == 401, path
         key = {"X-API-Key": "s3cret"}
         assert httpx.get(f"{url}/info", headers=key).json()["api_key_required"] is True
-        broken = httpx.post(f"{url}/v1/models/x:predict", content=b"{not json", headers={"content-type": "application/json"})
+        broken = httpx.post(f"{url}/v1/models/x:predict", content=b"{not json",
+                            headers={"content-type": "application/json"})
         assert broken.status_code == 401, "the key is checked before the body is parsed"
         huge = httpx.post(f"{url}/predict", content=b"[" + b"{}," * 2_000_000 + b"{}]",
                           headers={"content-type": "application/json"})
@@ -228,7 +233,8 @@ def test_schema_fuzz_finds_no_server_error(base_url):
         def fuzz(case):
             response = case.call(base_url=base_url, timeout=30)
             seen[response.status_code] = seen.get(response.status_code, 0) + 1
-            assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
+            assert response.status_code < 500, (f"{case.method} {case.path}: {response.status_code} "
+                                                f"{response.text[:300]}")
 
         fuzz()
     print("schema fuzz statuses:", seen)

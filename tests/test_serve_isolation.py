@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 BLOCKED_SERVER = r"""
@@ -30,7 +29,8 @@ assert not loaded, loaded
 
 
 def test_serving_runs_without_torch_or_lightning():
-    result = subprocess.run([sys.executable, "-c", BLOCKED_SERVER], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", BLOCKED_SERVER], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "Hello"
 
@@ -71,7 +71,8 @@ def test_cli_serve_with_worker_processes(tmp_path):
             assert time.monotonic() < deadline and server.poll() is None, "server did not come up"
             time.sleep(0.5)
         image = (ROOT / "examples" / "hello.png").read_bytes()
-        ok = httpx.post(f"http://127.0.0.1:{port}/predict", files={"file": ("h.png", image)}, headers={"X-API-Key": "k"})
+        ok = httpx.post(f"http://127.0.0.1:{port}/predict", files={"file": ("h.png", image)},
+                        headers={"X-API-Key": "k"})
         assert ok.status_code == 200 and ok.json()["text"] == "Hello"
         info = httpx.get(f"http://127.0.0.1:{port}/info", headers={"X-API-Key": "k"}).json()
         assert info["max_batch_images"] == 3 and info["api_key_required"]

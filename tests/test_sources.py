@@ -1,13 +1,11 @@
 import numpy as np
 import pytest
+from conftest import render, write_dataset
 from PIL import Image
 
 from textrec.data.lmdb_store import LmdbSource, encode_png, write_lmdb
-from textrec.data.sources import (AnnotationFile, IcdarQuads, LabelFolder, MJSynth, crop_quad, md5_split,
-                                  open_source)
+from textrec.data.sources import AnnotationFile, IcdarQuads, LabelFolder, MJSynth, crop_quad, md5_split, open_source
 from textrec.errors import TextrecError
-
-from conftest import render, write_dataset
 
 
 def test_annotation_tab_and_space(tmp_path):

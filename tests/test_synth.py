@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from textrec.errors import TextrecError
 from textrec.synth.dataset import SynthSource, SynthStream
-from textrec.synth.fontinfo import bundled_fonts, caps_only, FONTS_DIR
+from textrec.synth.fontinfo import FONTS_DIR, bundled_fonts, caps_only
 from textrec.synth.render import DEFAULT_EFFECTS, Renderer, SynthConfig
 
 
@@ -62,7 +62,8 @@ def test_zero_probability_effects_never_fire(monkeypatch):
     renderer = Renderer(SynthConfig.from_dict({"effects": settings}))
     blurred = []
     original = ImageFilter.GaussianBlur.__init__
-    monkeypatch.setattr(ImageFilter.GaussianBlur, "__init__", lambda self, *a, **k: blurred.append(1) or original(self, *a, **k))
+    monkeypatch.setattr(ImageFilter.GaussianBlur, "__init__",
+                        lambda self, *a, **k: blurred.append(1) or original(self, *a, **k))
     for i in range(30):
         renderer.sample(0, i)
     assert not blurred
@@ -111,7 +112,8 @@ def test_source_feeds_the_training_dataset():
 def test_custom_charset_and_text_file(tmp_path):
     words = tmp_path / "words.txt"
     words.write_text("0123\n4567\n")
-    renderer = Renderer(SynthConfig.from_dict({"charset": "digits", "text": {"kinds": {"file": 1.0}, "text_file": str(words)}}))
+    renderer = Renderer(SynthConfig.from_dict({"charset": "digits",
+                                               "text": {"kinds": {"file": 1.0}, "text_file": str(words)}}))
     assert {renderer.sample(0, i)[1] for i in range(20)} == {"0123", "4567"}
 
 
@@ -136,17 +138,18 @@ def test_unknown_charset_character_and_settings_are_clear():
 
 
 def test_training_config_mixes_synth_with_real_data(digits_data, tmp_path):
+    from conftest import TINY_NETWORK
+
     from textrec.training.config import load_config
     from textrec.training.run import train
-
-    from conftest import TINY_NETWORK
 
     (tmp_path / "synth.yaml").write_text("charset: digits\n")
     config_file = tmp_path / "mix.yaml"
     config_file.write_text(
         "model: {charset: digits}\n"
         "data:\n"
-        f"  train: [{{type: synth, path: synth.yaml, size: 1000, seed: 1, weight: 1}}, {{path: {digits_data['train']}, weight: 1}}]\n"
+        f"  train: [{{type: synth, path: synth.yaml, size: 1000, seed: 1, weight: 1}}, "
+        f"{{path: {digits_data['train']}, weight: 1}}]\n"
         f"  val: [{{path: {digits_data['val']}}}]\n"
         "  epoch_size: 64\n  batch_size: 16\n  num_workers: 0\n")
     folder = train(load_config(config_file, [f"out_dir={tmp_path}", f"model.network={TINY_NETWORK}",
@@ -163,7 +166,8 @@ def test_user_background_images_are_cropped_in(tmp_path):
     Image.fromarray(stripes).save(tmp_path / "bg" / "stripes.png")
     only_images = {"background": {"flat": 0, "gradient": 0, "noise": 0, "paper": 0, "image": 1.0}}
     quiet = {name: {"p": 0.0} for name, s in DEFAULT_EFFECTS.items() if "p" in s}
-    renderer = Renderer(SynthConfig.from_dict({"backgrounds": str(tmp_path / "bg"), "effects": {**quiet, **only_images}}))
+    renderer = Renderer(SynthConfig.from_dict({"backgrounds": str(tmp_path / "bg"),
+                                               "effects": {**quiet, **only_images}}))
     image, _ = renderer.sample(0, 0)
     assert np.asarray(image).std() > 20  # the striped photo shows through behind the text
     with pytest.raises(TextrecError, match="no background images"):

@@ -2,9 +2,9 @@
 import random
 
 import pytest
-
 import torch
 import torch.nn.functional as F
+from conftest import TINY_NETWORK, random_digits, render, write_dataset
 
 from textrec.charset import Charset
 from textrec.data.dataset import Collate, TextDataset
@@ -14,8 +14,6 @@ from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
 from textrec.recognizer import Recognizer
 from textrec.testing import evaluate
-
-from conftest import TINY_NETWORK, random_digits, render, write_dataset
 
 
 def test_overfit_one_batch(tmp_path):

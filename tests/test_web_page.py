@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.serving import running_server
 from textrec.serve.app import create_app
 from textrec.serve.settings import ServeSettings
-from tests.serving import running_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

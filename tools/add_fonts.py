@@ -13,7 +13,6 @@ glyph_coverage leaves out), or it is skipped.
 """
 import argparse
 import json
-import shutil
 import string
 import subprocess
 import sys

@@ -5,7 +5,7 @@ import string
 
 from fontTools.ttLib import TTFont
 
-from textrec.synth.fontinfo import FONTS_DIR, FONT_SUFFIXES, FontInfo, bundled_fonts, glyph_coverage, write_manifest
+from textrec.synth.fontinfo import FONT_SUFFIXES, FONTS_DIR, FontInfo, bundled_fonts, glyph_coverage, write_manifest
 
 # file-name prefix -> (category, license, license file)
 KNOWN = {
@@ -42,7 +42,8 @@ KNOWN = {
     "FreeSans": ("sans", "GPL-3+ with font exception", "fonts-freefont-ttf"),
     "AnonymousPro": ("mono", "OFL-1.1", "fonts-anonymous-pro"),
 }
-CANDIDATES = string.printable.replace("\t", "").replace("\n", "").replace("\r", "").replace("\x0b", "").replace("\x0c", "")
+CANDIDATES = (string.printable.replace("\t", "").replace("\n", "").replace("\r", "")
+              .replace("\x0b", "").replace("\x0c", ""))
 CANDIDATES += "€£¥°±×÷§©®™•·–—‘’“”…áàâäãåçéèêëíìîïñóòôöõúùûüýÿÁÀÂÄÇÉÈÊËÍÎÏÑÓÔÖÚÙÛÜßæøÆØœŒ"
 
 

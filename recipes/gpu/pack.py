@@ -1,7 +1,8 @@
 """Pack what the GPU recipe needs from outside the repository into one folder (about 15 MB), so that it
 travels with the working tree to the GPU machine, which has no ../shared, no wordfreq and no lmdb:
 
-    python recipes/gpu/pack.py                 # -> runs/gpu-pack/{words.tsv, iiit5k-train, iiit5k-val, svt, sroie-lines}
+    python recipes/gpu/pack.py                 # -> runs/gpu-pack/{words.tsv, iiit5k-train, iiit5k-val, svt, \
+sroie-lines}
 
 Each data folder is an annotation folder (images/NNNNN.png + labels.tsv) of gray crops at most `--height`
 pixels high (the model reads 32; augmentation wants a little more). The word list is wordfreq's 50,000 most

@@ -2,7 +2,8 @@
 
 One line per input, as `textrec read --json` prints it (textrec.reading decides and reads): {"input", "mode":
 "line", "text", "confidence", "chars", "boxes"} (a box per character) for a word or line image; {"input", "mode":
-"page", "text", "lines": [{"quad", "text", "confidence", "words", ...}], ...} for a page; or {"input", "error"}. The output file is the job's
+"page", "text", "lines": [{"quad", "text", "confidence", "words", ...}], ...} for a page; or {"input", "error"}. \
+The output file is the job's
 state: a re-run skips every input already in it, so a crash or kill costs only the chunks in flight, and
 the file is valid JSON lines at every moment (whole lines are appended with one write each; a line torn by
 a power cut is cut off on the next run). Ray does the distribution (scheduling, retries, the cluster);

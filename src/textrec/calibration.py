@@ -38,5 +38,6 @@ def load_calibration(config: dict, decoder: str) -> Calibration | None:
         return None
     if (not isinstance(curve, list) or len(curve) != 2
             or not all(isinstance(v, (int, float)) and math.isfinite(v) and abs(v) < 100 for v in curve)):
-        raise TextrecError(f"config 'calibration' {decoder!r} must be [scale, shift] (finite numbers), got {curve!r:.80}")
+        raise TextrecError(f"config 'calibration' {decoder!r} must be [scale, shift] (finite numbers), "
+                           f"got {curve!r:.80}")
     return Calibration(float(curve[0]), float(curve[1]))

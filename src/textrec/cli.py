@@ -173,7 +173,8 @@ def _output_path(target: Path, source: str, suffix: str, number: int) -> Path:
 @app.command()
 @friendly
 def batch(
-    inputs: List[str] = typer.Argument(..., help="Image files, folders, globs, or manifests (.txt: one path per line)."),
+    inputs: List[str] = typer.Argument(
+        ..., help="Image files, folders, globs, or manifests (.txt: one path per line)."),
     out: Path = typer.Option(..., "--out", "-o", help="JSON-lines results; inputs already in it are skipped."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: bundled)."),
     ray: Optional[str] = typer.Option(None, "--ray", help="local (a Ray instance here), auto (this machine's "
@@ -204,7 +205,8 @@ def _read_lexicon(path: Path) -> list[str]:
 def train(
     config: Path = typer.Option(..., "--config", "-c", help="Experiment YAML (see configs/)."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override: key.sub=value (repeatable)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the newest run of this name from its last checkpoint."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Continue the newest run of this name from its last checkpoint."),
 ) -> None:
     """Train a model; the run folder gets checkpoints, logs, curves.png and model/ (the best by validation CER).
     A config with `task: detect` trains a text-line detector instead (see configs/detector-en.yaml)."""
@@ -230,15 +232,18 @@ def train(
 @friendly
 def test(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model to evaluate (default: bundled)."),
-    data: List[str] = typer.Option(..., "--data", "-d", help="Labeled data: annotation file, folder, MJSynth, ICDAR or LMDB."),
+    data: List[str] = typer.Option(..., "--data", "-d",
+                                   help="Labeled data: annotation file, folder, MJSynth, ICDAR or LMDB."),
     split: Optional[str] = typer.Option(None, help="train or test: take that part of an MD5 split of the data."),
-    protocol: str = typer.Option("exact", help="exact, alnum (lower-case [0-9a-z]) or upper (upper-cased, spaces collapsed)."),
+    protocol: str = typer.Option(
+        "exact", help="exact, alnum (lower-case [0-9a-z]) or upper (upper-cased, spaces collapsed)."),
     report: Optional[Path] = typer.Option(None, help="Folder for report.json, confusions.png and samples.png."),
     decoder: str = typer.Option("auto", help="greedy, beam, lm or auto (lm when the model has a language model)."),
     limit: Optional[int] = typer.Option(None, help="Evaluate only the first N samples."),
     batch_size: int = typer.Option(64),
     visualize: Optional[Path] = typer.Option(None, help="Attention models: write each sample with the attention of "
-                                             "each decoded character drawn over it, into DIR/correct and DIR/incorrect."),
+                                             "each decoded character drawn over it, into DIR/correct and "
+                                             "DIR/incorrect."),
 ) -> None:
     """Evaluate a model: CER, word accuracy, character BLEU; optional report with pictures."""
     from textrec.testing import evaluate
@@ -284,7 +289,8 @@ def dataset(
 @app.command()
 @friendly
 def export(
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model folder or .safetensors (default: bundled)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m",
+                                         help="Model folder or .safetensors (default: bundled)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file, e.g. model.onnx."),
     fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
     quantize: bool = typer.Option(False, help="int8 dynamic quantization of the LSTM and linear weights."),
@@ -369,7 +375,8 @@ def serve(
 def synth(
     n: int = typer.Option(1000, "--n", help="Number of samples to write."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder (images + labels.tsv) or NAME.lmdb."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Synth YAML: charset, text mix, fonts, effects."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                          help="Synth YAML: charset, text mix, fonts, effects."),
     seed: int = typer.Option(0, help="Same seed, same samples."),
     workers: Optional[int] = typer.Option(None, help="Processes (default: all cores)."),
     preview: Optional[Path] = typer.Option(None, help="Write a PNG grid of samples with labels instead."),

@@ -52,7 +52,8 @@ def greedy_decode(probs: np.ndarray, charset: Charset) -> Prediction:
             elif probs[t, k] > confs[-1]:
                 confs[-1], columns[-1] = float(probs[t, k]), t
         previous = k
-    return Prediction(charset.decode(indices), float(np.prod(confs)) if confs else 1.0 - _blank_doubt(probs), confs, columns)
+    return Prediction(charset.decode(indices), float(np.prod(confs)) if confs else 1.0 - _blank_doubt(probs),
+                      confs, columns)
 
 
 def _blank_doubt(probs: np.ndarray) -> float:

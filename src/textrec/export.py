@@ -49,7 +49,8 @@ def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opse
                        {"images": {0: "batch", 3: "width"}, "memory": {0: "batch", 1: "columns"}}, out))
         graphs.append((_Step(network), (tokens, *state, memory, torch.ones(memory.shape[:2])),
                        ["tokens", "h", "c", "memory", "mask"], ["logits", "h_out", "c_out", "attention"],
-                       {"tokens": {0: "batch"}, "h": {1: "batch"}, "c": {1: "batch"}, "memory": {0: "batch", 1: "columns"},
+                       {"tokens": {0: "batch"}, "h": {1: "batch"}, "c": {1: "batch"},
+                        "memory": {0: "batch", 1: "columns"},
                         "mask": {0: "batch", 1: "columns"}, "logits": {0: "batch"}, "h_out": {1: "batch"},
                         "c_out": {1: "batch"}, "attention": {0: "batch", 1: "columns"}}, step_out))
     else:

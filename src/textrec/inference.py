@@ -13,8 +13,7 @@ from textrec.charset import Charset
 from textrec.decoding import LanguageFusion, Prediction, attention_search, decode_batch
 from textrec.errors import TextrecError
 from textrec.language import CharLM
-from textrec.preprocess import (ImageInput, PreprocessConfig, load_image, pad_batch, padded_width, prepare_turns,
-                                 turns)
+from textrec.preprocess import ImageInput, PreprocessConfig, load_image, pad_batch, padded_width, prepare_turns, turns
 
 
 def check_model_config(config: object, where: str) -> dict:
@@ -59,7 +58,8 @@ def output_lengths(widths: np.ndarray, stride: int, frames: int) -> np.ndarray:
 
 
 def read_sorted(arrays: Sequence[np.ndarray], preprocess: PreprocessConfig,
-                predict: Callable[[np.ndarray, np.ndarray], list[Prediction]], batch_size: int = 32) -> list[Prediction]:
+                predict: Callable[[np.ndarray, np.ndarray], list[Prediction]],
+                batch_size: int = 32) -> list[Prediction]:
     """Recognize preprocessed arrays in batches whose members all pad to the same width, the width each would
     pad to alone: padding reaches the BiLSTM, so a reading would otherwise depend on its batch-mates. Results
     in input order."""

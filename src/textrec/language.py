@@ -25,7 +25,8 @@ class CharLM:
 
     def __init__(self, contexts: list[str], logprobs: np.ndarray, order: int):
         if logprobs.shape != (len(contexts), len(ALPHABET) + 1):
-            raise TextrecError(f"language model table is {logprobs.shape}, expected ({len(contexts)}, {len(ALPHABET) + 1})")
+            raise TextrecError(f"language model table is {logprobs.shape}, "
+                               f"expected ({len(contexts)}, {len(ALPHABET) + 1})")
         self.order = order
         self.rows = {context: row for context, row in zip(contexts, logprobs.astype(np.float64))}
         if "" not in self.rows:

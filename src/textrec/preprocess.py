@@ -181,7 +181,8 @@ def colour_to_gray(image: Image.Image) -> Image.Image:
     if luma_spread >= axis_spread / HUE_CONTRAST_GAIN:
         return image.convert("L")
     axis = vectors[:, -1] if vectors[:, -1] @ LUMA >= 0 else -vectors[:, -1]
-    gray = float(mean @ LUMA) + (rgb.astype(np.float32) - mean.astype(np.float32)) @ (axis * LUMA_NORM).astype(np.float32)
+    gray = (float(mean @ LUMA)
+            + (rgb.astype(np.float32) - mean.astype(np.float32)) @ (axis * LUMA_NORM).astype(np.float32))
     return Image.fromarray(np.clip(gray, 0, 255).reshape(image.height, image.width).round().astype(np.uint8))
 
 

@@ -81,7 +81,8 @@ class Recognizer(BatchReader):
         import torch
 
         with torch.inference_mode():
-            outputs = self.network.step(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (tokens, h, c, memory, mask)))
+            outputs = self.network.step(*(torch.from_numpy(np.ascontiguousarray(a))
+                                          for a in (tokens, h, c, memory, mask)))
         return tuple(o.float().numpy() for o in outputs)
 
 

@@ -8,9 +8,18 @@ from typing import Any
 
 from textrec.data.sources import open_source
 from textrec.errors import TextrecError
-from textrec.evaluation import (PROTOCOLS, attention_maps, confusions, draw_attention, normalize, plot_confusions,
-                                sample_grid, summarize)
-from textrec.preprocess import normalize as normalize_pixels, resize
+from textrec.evaluation import (
+    PROTOCOLS,
+    attention_maps,
+    confusions,
+    draw_attention,
+    normalize,
+    plot_confusions,
+    sample_grid,
+    summarize,
+)
+from textrec.preprocess import normalize as normalize_pixels
+from textrec.preprocess import resize
 
 
 def evaluate(model: str | Path | None, data: list[str], split: str | None = None, protocol: str = "exact",

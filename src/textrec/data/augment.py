@@ -61,7 +61,8 @@ class Augmenter:
         if rng.random() < c.p_contrast:
             array = np.asarray(image, dtype=np.float32) / 255.0
             mean = array.mean()
-            array = (array - mean) * (1 + rng.uniform(-c.contrast, c.contrast)) + mean + rng.uniform(-c.contrast, c.contrast) / 2
+            array = ((array - mean) * (1 + rng.uniform(-c.contrast, c.contrast)) + mean
+                     + rng.uniform(-c.contrast, c.contrast) / 2)
         if rng.random() < c.p_noise:
             array = np.asarray(image, dtype=np.float32) / 255.0 if array is None else array
             noise = np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(0, c.noise), array.shape)

@@ -15,7 +15,7 @@ from textrec.preprocess import load_image
 
 class LmdbSource(Source):
     def __init__(self, path: str | Path):
-        import lmdb
+        import lmdb  # noqa: F401  (a missing lmdb is said now, not at the first sample)
 
         self.path = Path(path)
         if self.path.is_file():

@@ -39,7 +39,8 @@ class AttentionRecognizer(nn.Module):
         self.state_key = nn.Linear(hidden, attention, bias=False)
         self.score = nn.Linear(attention, 1, bias=False)
         cell_class = nn.LSTMCell if cell == "lstm" else nn.GRUCell
-        self.cells = nn.ModuleList([cell_class(embedding + memory if i == 0 else hidden, hidden) for i in range(layers)])
+        self.cells = nn.ModuleList([cell_class(embedding + memory if i == 0 else hidden, hidden)
+                                    for i in range(layers)])
         self.is_lstm = cell == "lstm"
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden + memory, num_classes)

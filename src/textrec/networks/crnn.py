@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from textrec.networks.backbones import BACKBONES, WIDTH_STRIDE
+from textrec.networks.rectifier import TPSRectifier
 
 
 class CRNN(nn.Module):
@@ -17,8 +18,13 @@ class CRNN(nn.Module):
 
     def __init__(self, num_classes: int, in_channels: int = 1, backbone: str = "vgg",
                  channels: Sequence[int] = (64, 128, 256, 512), depth: Sequence[int] = (1, 1, 2, 2),
-                 rnn: str = "lstm", rnn_hidden: int = 256, rnn_layers: int = 2, dropout: float = 0.25):
+                 rnn: str = "lstm", rnn_hidden: int = 256, rnn_layers: int = 2, dropout: float = 0.25,
+                 rectifier: str = "none", rectifier_points: int = 20):
         super().__init__()
+        if rectifier not in ("none", "tps"):
+            raise ValueError(f"unknown rectifier {rectifier!r}; choose none or tps")
+        # a thin-plate-spline stage straightens curved and angled words before the backbone reads them
+        self.rectifier = TPSRectifier(in_channels, rectifier_points) if rectifier == "tps" else None
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; choose from {sorted(BACKBONES)}")
         if rnn not in ("lstm", "gru"):
@@ -35,6 +41,8 @@ class CRNN(nn.Module):
         self.head = nn.Linear(features, num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.rectifier is not None:
+            images = self.rectifier(images)
         features = self.backbone(images).mean(dim=2)  # (N, C, W/4): average over what is left of the height
         sequence = features.transpose(1, 2)
         if self.rnn is not None:

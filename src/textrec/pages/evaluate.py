@@ -49,7 +49,8 @@ class PageScores:
     pages: int = 0
     seconds: list[float] = field(default_factory=list)
 
-    def add(self, truth: list[tuple[Quad, str]], predicted: list[tuple[Quad, str]], seconds: float | None = None) -> None:
+    def add(self, truth: list[tuple[Quad, str]], predicted: list[tuple[Quad, str]],
+            seconds: float | None = None) -> None:
         from rapidfuzz.distance import Levenshtein
 
         pairs = match([q for q, _ in truth], [q for q, _ in predicted])

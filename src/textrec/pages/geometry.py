@@ -45,7 +45,8 @@ def box_from_quad(quad: Quad) -> Box:
     return Box(float(cx), float(cy), float(width), float(height), angle)
 
 
-def _clip(polygon: list[tuple[float, float]], a: tuple[float, float], b: tuple[float, float]) -> list[tuple[float, float]]:
+def _clip(polygon: list[tuple[float, float]], a: tuple[float, float],
+          b: tuple[float, float]) -> list[tuple[float, float]]:
     """Sutherland-Hodgman: the part of a polygon on the left of edge a->b (clockwise on screen = inside)."""
     def side(p: tuple[float, float]) -> float:
         return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])

@@ -113,7 +113,8 @@ class PageReader:
                 result.warnings.append(f"the page was read turned {result.turned} degrees counter-clockwise")
         if result.detection_scale < 0.3:
             result.warnings.append(
-                f"page {describe(source)} is {page.width}x{page.height}: detection ran at {result.detection_scale:.2f}x, "
+                f"page {describe(source)} is {page.width}x{page.height}: "
+                f"detection ran at {result.detection_scale:.2f}x, "
                 f"so text lines under about {round(8 / result.detection_scale)} pixels tall may be missed")
         result.seconds = time.perf_counter() - start
         return result

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -12,7 +13,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncio
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -21,15 +21,25 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from textrec import __version__
-from textrec.errors import TextrecError
 from textrec.decoding import Prediction
-from textrec.pages.pipeline import PageReader, PageResult, is_page_sized
+from textrec.errors import TextrecError
 from textrec.inference import most_confident
+from textrec.pages.pipeline import PageReader, PageResult, is_page_sized
 from textrec.reading import MODES, CropResult, Reader
 from textrec.recognizer import load_recognizer
 from textrec.serve.batching import MicroBatcher, QueueFull
-from textrec.serve.images import (API_KEY_MESSAGE, Crop, RequestError, crop_arrays, image_arrays, instance_images,
-                                  key_matches, page_image, reading, tf_prediction)
+from textrec.serve.images import (
+    API_KEY_MESSAGE,
+    Crop,
+    RequestError,
+    crop_arrays,
+    image_arrays,
+    instance_images,
+    key_matches,
+    page_image,
+    reading,
+    tf_prediction,
+)
 from textrec.serve.metrics import Metrics
 from textrec.serve.settings import ServeSettings
 
@@ -139,7 +149,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="textrec", version=__version__, lifespan=lifespan, docs_url=None,
                   description="Text recognition: upload an image of a word or line, get its text and confidences.")
-    app.state.settings, app.state.recognizer, app.state.batcher, app.state.metrics = settings, recognizer, batcher, metrics
+    (app.state.settings, app.state.recognizer,
+     app.state.batcher, app.state.metrics) = settings, recognizer, batcher, metrics
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed when the server has a key")
 
     def require_key(key: str | None = Depends(key_header)) -> None:
@@ -184,9 +195,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         content_type = request.headers.get("content-type", "")
         if request.url.path in MULTIPART_ROUTES and not content_type.startswith("multipart/form-data"):
             return error_response(415, f"send images as multipart/form-data (got content-type "
-                                       f"{content_type or 'none'!r}); field 'file' for /predict, 'files' for /predict/batch")
+                                       f"{content_type or 'none'!r}); field 'file' for /predict, "
+                                       "'files' for /predict/batch")
         if request.url.path.startswith("/v1/") and "json" not in content_type:
-            return error_response(415, f"send a JSON body (content-type application/json), got {content_type or 'none'!r}")
+            return error_response(415, "send a JSON body (content-type application/json), "
+                                       f"got {content_type or 'none'!r}")
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
                              for e in exc.errors())
         return error_response(422, f"invalid request: {problems}")
@@ -277,7 +290,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             items[index].update(reading(prediction), mode="line")
         return {"results": items, "model": model_name, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
-    @app.post("/v1/models/{name}:predict", response_model=TFServingResponse, responses={404: {"model": ErrorOut}, **ERRORS},
+    @app.post("/v1/models/{name}:predict", response_model=TFServingResponse,
+              responses={404: {"model": ErrorOut}, **ERRORS},
               dependencies=[Depends(require_key)], summary="TensorFlow Serving REST API (base64 instances)")
     async def tf_predict(name: str, body: TFServingRequest) -> dict:
         check_model_name(name)

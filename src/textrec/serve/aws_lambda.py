@@ -17,8 +17,16 @@ import time
 from typing import Any
 
 from textrec.inference import most_confident
-from textrec.serve.images import (API_KEY_MESSAGE, RequestError, decode_base64, image_arrays, instance_images,
-                                  key_matches, reading, tf_prediction)
+from textrec.serve.images import (
+    API_KEY_MESSAGE,
+    RequestError,
+    decode_base64,
+    image_arrays,
+    instance_images,
+    key_matches,
+    reading,
+    tf_prediction,
+)
 from textrec.serve.settings import ServeSettings
 
 log = logging.getLogger("textrec.lambda")

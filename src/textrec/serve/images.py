@@ -60,7 +60,8 @@ def _decode(decode, data: bytes, max_bytes: int, name: str):
     except ImageTooLarge as exc:  # the message names the upload already
         raise RequestError(413, str(exc)) from None
     except NotAnImage:
-        raise RequestError(415, f"{name}: not an image in a format we read (PNG, JPEG, WebP, BMP, TIFF, GIF...)") from None
+        raise RequestError(415, f"{name}: not an image in a format we read "
+                                "(PNG, JPEG, WebP, BMP, TIFF, GIF...)") from None
     except (CorruptImage, TextrecError) as exc:
         raise RequestError(422, f"{name}: {exc}") from None
     except Exception as exc:  # a Pillow decoder bug on hostile data is still the client's bad image, not our 500

@@ -59,7 +59,8 @@ class SynthStream(IterableDataset):
 
     def __init__(self, config: SynthConfig | None = None, seed: int = 0, rank: int = 0, world_size: int = 1,
                  limit: int | None = None):
-        self.config, self.seed, self.rank, self.world_size, self.limit = config or SynthConfig(), seed, rank, world_size, limit
+        (self.config, self.seed, self.rank,
+         self.world_size, self.limit) = config or SynthConfig(), seed, rank, world_size, limit
 
     def __iter__(self) -> Iterator[tuple[Image.Image, str]]:
         info = get_worker_info()

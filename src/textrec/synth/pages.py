@@ -64,7 +64,8 @@ class PageRenderer:
         x, y = xy
         draw.text((x, y), text, fill=ink, font=pil_font)
         left, top, right, bottom = draw.textbbox((x, y), text, font=pil_font)
-        lines.append(PageLine((left - 1, top - 1, right + 1, top - 1, right + 1, bottom + 1, left - 1, bottom + 1), text))
+        lines.append(PageLine((left - 1, top - 1, right + 1, top - 1, right + 1, bottom + 1, left - 1, bottom + 1),
+                              text))
         return right - x
 
     def _phrase(self, rng: random.Random, words: tuple[int, int]) -> str:
@@ -97,7 +98,8 @@ class PageRenderer:
             kind = rng.random()
             if kind < 0.08:  # a rule of dashes or a drawn line
                 if rng.random() < 0.5:
-                    draw.line((margin, y + size // 2, w - margin, y + size // 2), fill=rng.randint(0, 80), width=rng.randint(1, 2))
+                    draw.line((margin, y + size // 2, w - margin, y + size // 2), fill=rng.randint(0, 80),
+                              width=rng.randint(1, 2))
                 else:
                     dashes = rng.choice("-=*") * int((w - 2 * margin) / max(1, _font(font.path, size).getlength("-")))
                     self._write(draw, (margin, y), dashes, font, size, lines)
@@ -178,12 +180,15 @@ class PageRenderer:
             x = margin
             for c in range(cols):
                 if rng.random() < 0.85:
-                    text = self._item(rng) if c == 0 else (price(self.text, rng) if rng.random() < 0.5 else self._item(rng))
+                    text = (self._item(rng) if c == 0
+                            else (price(self.text, rng) if rng.random() < 0.5 else self._item(rng)))
                     while text and _font(font.path, size).getlength(text) > cell_w[c] - size:
                         text = text[:-1]
-                    self._write(draw, (x + size // 3, margin + r * cell_h + (cell_h - size) // 2), text, font, size, lines)
+                    self._write(draw, (x + size // 3, margin + r * cell_h + (cell_h - size) // 2), text, font, size,
+                                lines)
                 if ruled:
-                    draw.rectangle((x, margin + r * cell_h, x + cell_w[c], margin + (r + 1) * cell_h), outline=rng.randint(0, 120))
+                    draw.rectangle((x, margin + r * cell_h, x + cell_w[c], margin + (r + 1) * cell_h),
+                                   outline=rng.randint(0, 120))
                 x += cell_w[c]
         return page, lines
 
@@ -192,7 +197,8 @@ class PageRenderer:
         return render_note(texts, rng)
 
     # ---- the look of paper, print and scan ----
-    def _effects(self, page: Image.Image, lines: list[PageLine], rng: random.Random) -> tuple[Image.Image, list[PageLine]]:
+    def _effects(self, page: Image.Image, lines: list[PageLine],
+                 rng: random.Random) -> tuple[Image.Image, list[PageLine]]:
         ink = page.point(lambda v: 255 - v)  # text as white-on-black mask
         paper = rng.randint(170, 255)
         fg = rng.randint(0, min(120, paper - 60))

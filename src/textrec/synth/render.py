@@ -235,7 +235,8 @@ class Renderer:
         size = rng.choice(e["font_size"]["sizes"])
         font = _font(font_info.path, size)
         stroke = rng.randint(*e["stroke"]["range"]) if rng.random() < e["stroke"]["p"] else 0
-        spacing = rng.uniform(*e["spacing"]["range"]) * size if len(text) <= 24 and rng.random() < e["spacing"]["p"] else 0.0
+        spacing = (rng.uniform(*e["spacing"]["range"]) * size if len(text) <= 24 and rng.random() < e["spacing"]["p"]
+                   else 0.0)
         hand = e["handwriting"]
         if rng.random() < hand["p"]:
             strokes = handwritten_mask(_glyph_cache(font.path, size, 0), text, size, rng, hand)
@@ -318,9 +319,11 @@ class Renderer:
         other = self.text.word(rng, punctuate=False)
         side = rng.choice(["top", "bottom", "left", "right"])
         if side == "top":
-            draw.text((rng.randint(-20, max(width // 2, 1)), box[1] - text_h + rng.randint(-4, 2)), other, font=font, fill=255)
+            draw.text((rng.randint(-20, max(width // 2, 1)), box[1] - text_h + rng.randint(-4, 2)), other, font=font,
+                      fill=255)
         elif side == "bottom":
-            draw.text((rng.randint(-20, max(width // 2, 1)), box[3] + rng.randint(0, 4) - 2), other, font=font, fill=255)
+            draw.text((rng.randint(-20, max(width // 2, 1)), box[3] + rng.randint(0, 4) - 2), other, font=font,
+                      fill=255)
         elif side == "left" and box[0] > 3:
             other_w = font.getlength(other)
             draw.text((box[0] - other_w - font.size * 0.4, box[1]), other, font=font, fill=255)
@@ -361,7 +364,8 @@ class Renderer:
         sh, sw = source.shape
         if sh < h or sw < w:
             scale = max(h / sh, w / sw) * 1.05
-            source = np.asarray(Image.fromarray(source, mode="F").resize((math.ceil(sw * scale), math.ceil(sh * scale))), np.float32)
+            source = np.asarray(
+                Image.fromarray(source, mode="F").resize((math.ceil(sw * scale), math.ceil(sh * scale))), np.float32)
             sh, sw = source.shape
         top, left = rng.randint(0, sh - h), rng.randint(0, sw - w)
         return source[top : top + h, left : left + w]
@@ -443,6 +447,7 @@ class Renderer:
             image = image.filter(ImageFilter.Kernel((5, 5), kernel, scale=1))
         if rng.random() < e["resample"]["p"]:
             factor = rng.uniform(*e["resample"]["range"])
-            small = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))), Image.BILINEAR)
+            small = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))),
+                                 Image.BILINEAR)
             image = small.resize(image.size, rng.choice([Image.NEAREST, Image.BILINEAR]))
         return image

@@ -39,7 +39,8 @@ def make_textures(seed: int = 4321, h: int = 128, w: int = 512, per_kind: int = 
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     bank: dict[str, list[np.ndarray]] = {"cloud": [], "bricks": [], "wood": [], "fabric": [], "bokeh": []}
     for _ in range(per_kind):
-        bank["cloud"].append(np.clip(sum(_smooth_noise(rng, h, w, c) / (i + 1) for i, c in enumerate((4, 12, 40))), -1, 1))
+        bank["cloud"].append(np.clip(sum(_smooth_noise(rng, h, w, c) / (i + 1) for i, c in enumerate((4, 12, 40))),
+                                     -1, 1))
         brick_h, brick_w = rng.integers(14, 30), rng.integers(40, 90)
         row = (ys // brick_h).astype(int)
         shifted = xs + (row % 2) * brick_w / 2

@@ -183,7 +183,8 @@ def date(sampler: TextSampler, rng: random.Random) -> str:
 
 def time_of_day(sampler: TextSampler, rng: random.Random) -> str:
     h, m, s = rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59)
-    return rng.choice([f"{h:02d}:{m:02d}", f"{h:02d}:{m:02d}:{s:02d}", f"{(h % 12) or 12}:{m:02d} {'AM' if h < 12 else 'PM'}",
+    return rng.choice([f"{h:02d}:{m:02d}", f"{h:02d}:{m:02d}:{s:02d}",
+                       f"{(h % 12) or 12}:{m:02d} {'AM' if h < 12 else 'PM'}",
                        f"{h}h{m:02d}"])
 
 
@@ -195,7 +196,8 @@ def code(sampler: TextSampler, rng: random.Random) -> str:
 
 
 def email(sampler: TextSampler, rng: random.Random) -> str:
-    user = sampler.word(rng, False).lower() + rng.choice(["", ".", "_"]) + rng.choice([sampler.word(rng, False).lower(), str(rng.randint(1, 99))])
+    user = (sampler.word(rng, False).lower() + rng.choice(["", ".", "_"])
+            + rng.choice([sampler.word(rng, False).lower(), str(rng.randint(1, 99))]))
     return f"{user}@{sampler.word(rng, False).lower()}.{rng.choice(TLDS)}"
 
 

@@ -112,7 +112,8 @@ class PageCrops(IterableDataset):
         out = np.full((size, size), float(np.median(array)), np.float32)
         part = array[y0 : y0 + size, x0 : x0 + size]
         out[: part.shape[0], : part.shape[1]] = part
-        moved = [tuple(v * (sx if i % 2 == 0 else sy) - (x0 if i % 2 == 0 else y0) for i, v in enumerate(q)) for q in quads]
+        moved = [tuple(v * (sx if i % 2 == 0 else sy) - (x0 if i % 2 == 0 else y0) for i, v in enumerate(q))
+                 for q in quads]
         target = kernel_map(moved, (size, size), self.input.stride)
         if rng.random() < 0.1:  # light text on dark ground happens (screens, banners)
             out = -out
@@ -217,12 +218,14 @@ def train_detector(config: dict[str, Any]) -> Path:
     train_pages = annotated_pages(data["pages"])
     held_out = annotated_pages(data["val"])
     folder = Path(config["out_dir"]) / config["name"]
-    folder = next(c for c in [folder] + [folder.with_name(f"{folder.name}-{i}") for i in range(2, 1000)] if not c.exists())
+    folder = next(c for c in [folder] + [folder.with_name(f"{folder.name}-{i}") for i in range(2, 1000)]
+                  if not c.exists())
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     loader = DataLoader(PageCrops(config, train_pages, detector_input), batch_size=int(data["batch_size"]),
                         num_workers=int(data["num_workers"]), persistent_workers=int(data["num_workers"]) > 0)
-    val_loader = DataLoader(val_pages(held_out, detector_input), batch_size=None, collate_fn=lambda x: x) if held_out else None
+    val_loader = (DataLoader(val_pages(held_out, detector_input), batch_size=None, collate_fn=lambda x: x)
+                  if held_out else None)
     system = DetectorSystem(config["model"]["network"], detector_input.to_dict(), float(t["lr"]),
                             float(t["weight_decay"]), int(t["max_steps"]))
     trainer = L.Trainer(max_steps=int(t["max_steps"]), max_time=t["max_time"], precision=t["precision"],

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from textrec.charset import Charset
 from textrec.data.augment import AugmentConfig, Augmenter
-from textrec.data.dataset import Collate, BucketedBatches, TextDataset, mixed, worker_init
+from textrec.data.dataset import BucketedBatches, Collate, TextDataset, mixed, worker_init
 from textrec.data.sources import open_source
 from textrec.errors import TextrecError
 from textrec.model_io import load_model, make_config, save_model
@@ -143,14 +143,20 @@ def warm_start(network: torch.nn.Module, path: str, network_config: dict[str, An
     """Start from a saved model's weights (fine-tuning, or a longer run on top of a shorter one). The
     architecture and charset must be the same: a mismatch is refused, naming what differs."""
     saved, saved_config = load_model(path)
+    keys = sorted(set(saved_config["network"]) | set(network_config))
+    adding_rectifier = (saved_config["network"].get("rectifier", "none") == "none"
+                        and network_config.get("rectifier", "none") != "none")
     differences = [f"{key}: {saved_config['network'].get(key)!r} in the model vs {network_config.get(key)!r}"
-                   for key in sorted(set(saved_config["network"]) | set(network_config))
-                   if saved_config["network"].get(key) != network_config.get(key)]
+                   for key in keys if saved_config["network"].get(key) != network_config.get(key)
+                   and not (adding_rectifier and key.startswith("rectifier"))]
     if saved_config["charset"] != charset.chars:
         differences.append(f"charset of {len(saved_config['charset'])} characters vs {len(charset.chars)}")
     if differences:
         raise TextrecError(f"model.init_from {path} does not fit this config: " + "; ".join(differences))
-    network.load_state_dict(saved.state_dict())
+    # a rectifier added to a trained model starts as the identity: the rest of the weights carry over unchanged
+    missing, _ = network.load_state_dict(saved.state_dict(), strict=not adding_rectifier)
+    if any(not key.startswith("rectifier.") for key in missing):
+        raise TextrecError(f"model.init_from {path} lacks weights: {', '.join(missing[:5])}")
 
 
 def train(config: dict[str, Any], resume: bool = False, callbacks: list | None = None) -> Path:
@@ -225,5 +231,6 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
     # without validation (or a run stopped before its first one) there is no "best": ship the final weights
     if (not val_loader or not (folder / "model").is_dir()) and trainer.is_global_zero:
         save_model(folder / "model", system.network,
-                   make_config(config["model"]["network"], charset, preprocess, dict(summary, step=trainer.global_step)))
+                   make_config(config["model"]["network"], charset, preprocess,
+                               dict(summary, step=trainer.global_step)))
     return folder

@@ -5,9 +5,8 @@ import math
 import random
 from typing import Any
 
-import numpy as np
-
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 
