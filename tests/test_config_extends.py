@@ -43,3 +43,10 @@ def test_extends_errors_name_the_file(tmp_path):
     (tmp_path / "c.yaml").write_text("extends: missing.yaml\n")
     with pytest.raises(TextrecError, match="missing.yaml.*extended by"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_one_source_set_from_the_command_line_is_a_list_of_one(tmp_path):
+    config = load_config(ROOT / "configs" / "captcha-6char.yaml",
+                         ["data.train=/tmp/x/labels.tsv", "data.val={path: /tmp/y, split: test}"])
+    assert config["data"]["train"] == ["/tmp/x/labels.tsv"]
+    assert config["data"]["val"] == [{"path": "/tmp/y", "split": "test"}]

@@ -178,3 +178,25 @@ def test_init_from_a_model_of_another_shape_is_refused_naming_the_difference(tra
             f"out_dir={tmp_path}", "name=bad", "model.charset=digits", f"model.network={other}",
             f"model.init_from={trained_model}", f"data.train=[{{path: {digits_data['train']}}}]",
             "data.num_workers=0", "train.logger=none", "train.max_steps=1"]))
+
+
+def test_training_output_in_a_log_file_is_plain_lines_without_third_party_noise(digits_data, tmp_path):
+    """stdout that is not a terminal: a line every 50 steps instead of a bar, no Lightning tips or warnings."""
+    import subprocess
+    import sys
+
+    from conftest import TINY_NETWORK
+
+    (tmp_path / "quiet.yaml").write_text("name: quiet\n")
+    result = subprocess.run([
+        sys.executable, "-m", "textrec.cli", "train", "--config", str(tmp_path / "quiet.yaml"),
+        "--set", f"out_dir={tmp_path}",
+        "--set", "model.charset=digits", "--set", f"model.network={TINY_NETWORK}",
+        "--set", f"data.train={digits_data['train']}", "--set", f"data.val={digits_data['val']}",
+        "--set", "data.batch_size=8", "--set", "data.num_workers=0", "--set", "train.max_steps=60",
+        "--set", "train.max_epochs=1", "--set", "train.logger=csv"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "step 50  loss" in result.stdout and "\r" not in result.stdout
+    for noise in ("Tip:", "LeafSpec", "GPU available", "IterableDataset", "it/s]"):
+        assert noise not in output, noise

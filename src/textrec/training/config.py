@@ -108,6 +108,11 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         config = merge(config, read_config_file(Path(path)))
     for assignment in overrides or []:
         apply_override(config, assignment)
+    data = config.get("data")
+    if isinstance(data, dict):
+        for split in ("train", "val"):  # `--set data.train=x.tsv` names one source: a list of one
+            if isinstance(data.get(split), (str, dict)):
+                data[split] = [data[split]]
     unknown = set(config) - set(DEFAULTS)
     if unknown:
         raise TextrecError(f"unknown config section(s): {', '.join(sorted(unknown))}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from textrec.errors import TextrecError
 from textrec.model_io import load_model, make_config, save_model
 from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
-from textrec.training.callbacks import Curves, ExportBestModel, ShardData, SkipReport
+from textrec.training.callbacks import Curves, ExportBestModel, ShardData, SkipReport, ThroughputLog
 from textrec.training.checkpoints import AtomicCheckpointIO
 from textrec.training.system import RecognitionSystem
 
@@ -159,12 +160,34 @@ def warm_start(network: torch.nn.Module, path: str, network_config: dict[str, An
         raise TextrecError(f"model.init_from {path} lacks weights: {', '.join(missing[:5])}")
 
 
+NOISE = (  # third-party warnings that say nothing about the run (each checked to be harmless here)
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r".*Your `IterableDataset` has `__len__` defined.*",
+    r".*Checkpoint directory .* exists and is not empty.*",
+    r".*does not have many workers which may be a bottleneck.*",
+    r".*Exporting a model to ONNX with a batch_size other than 1.*",
+)
+
+
+def quiet_known_noise() -> None:
+    """Our progress and messages only: Lightning's tips and hardware lines, and known harmless warnings."""
+    import logging
+    import warnings
+
+    for pattern in NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def train(config: dict[str, Any], resume: bool = False, callbacks: list | None = None) -> Path:
     """Train per `config`; returns the run folder, whose `model/` holds the best model by validation CER.
     `callbacks` are added to the trainer's (tests use them to look inside a run)."""
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
     t = config["train"]
+    quiet_known_noise()
     L.seed_everything(int(config["seed"]), workers=True, verbose=False)
     random.seed(config["seed"]), np.random.seed(config["seed"])
     if t["threads"]:
@@ -192,7 +215,9 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
         # `checkpoint_every` steps, so a crash costs at most that much work.
         ModelCheckpoint(checkpoints, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
         ExportBestModel(folder / "model", config["model"]["network"], charset, preprocess, summary),
-        Curves(folder / "curves.png"), SkipReport(), TQDMProgressBar(refresh_rate=10),
+        Curves(folder / "curves.png"), SkipReport(),
+        # a terminal gets a bar; a log file gets a plain line every 50 steps (a bar redrawn in place says nothing)
+        TQDMProgressBar(refresh_rate=10) if sys.stdout.isatty() else ThroughputLog(every=50),
         ShardData(train_loader, val_loader), *(callbacks or []),
     ]
     if t["checkpoint_every"]:  # Lightning takes steps or epochs per callback, not both: same file, second writer
@@ -209,7 +234,7 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
         devices=t["devices"], num_nodes=int(t["num_nodes"]), strategy=t["strategy"],
         use_distributed_sampler=False,  # our samplers shard themselves (ShardData), by rank and worker
         plugins=[AtomicCheckpointIO()], check_val_every_n_epoch=int(t["val_every"]), log_every_n_steps=10,
-        num_sanity_val_steps=0, enable_model_summary=False,
+        num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=sys.stdout.isatty(),
     )
     system = RecognitionSystem(config["model"]["network"], charset.chars,
                                lr=scaled_lr(float(t["lr"]), trainer.world_size, t["lr_scaling"]),
