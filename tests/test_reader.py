@@ -168,3 +168,28 @@ def test_a_broken_or_oversized_pdf_is_one_line_naming_it(tmp_path):
     Image.new("RGB", (2000, 2000), "white").save(big, resolution=10)  # 200 x 200 inches
     result = CliRunner().invoke(app, ["read", str(big), "--dpi", "300"])
     assert result.exit_code == 1 and "page 1 is 60000x60000" in result.stderr and "--dpi" in result.stderr
+
+
+def test_a_searchable_pdf_has_the_text_where_the_words_are(tmp_path):
+    import pypdfium2
+
+    page_image = tmp_path / "columns.png"
+    two_column_page().save(page_image)
+    out = tmp_path / "searchable.pdf"
+    result = CliRunner().invoke(app, ["read", str(page_image), str(EXAMPLES / "hello.png"), "--json",
+                                      "--pdf", str(out), "--dpi", "100"])
+    assert result.exit_code == 0, result.output
+    page_result = json.loads(result.stdout.splitlines()[0])
+    document = pypdfium2.PdfDocument(str(out))
+    assert len(document) == 2
+    text_page = document[0].get_textpage()
+    assert "quick" in text_page.get_text_range().lower()
+    assert "hello" in document[1].get_textpage().get_text_range().lower()
+    points = 72 / 100  # image pixels to PDF points at --dpi 100
+    height = page_result["height"] * points
+    for line in page_result["lines"][:4]:
+        for word in line["words"]:
+            xs, ys = word["quad"][0::2], word["quad"][1::2]
+            found = text_page.get_text_bounded(left=min(xs) * points - 2, right=max(xs) * points + 2,
+                                               top=height - min(ys) * points + 2, bottom=height - max(ys) * points - 2)
+            assert word["text"] in found, (word["text"], found)

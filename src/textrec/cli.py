@@ -90,6 +90,8 @@ def read(
     mode: str = typer.Option("auto", help="word, line, page, or auto: page for page-sized images "
                              "(at least 200x200 and not a strip), else word/line."),
     dpi: int = typer.Option(200, help="PDF pages are rendered at this resolution (36-1200)."),
+    pdf: Optional[Path] = typer.Option(None, "--pdf", help="Write a searchable PDF of every page read here: the "
+                                       "images with the text read laid over them invisibly."),
     detector: Optional[Path] = typer.Option(None, help="Page mode: line detector (.onnx or folder; default: bundled)."),
     hocr: Optional[Path] = typer.Option(None, help="Page mode: write hOCR here (a .hocr/.html file for one page, "
                                         "else a folder: NAME.hocr per page)."),
@@ -108,7 +110,7 @@ def read(
                                  lexicon=words, batch_size=batch_size)
     reader = Reader(recognizer, mode, str(detector) if detector else None, dpi=dpi, progress=_page_progress)
     paths = expand_images(images)
-    failures, pages = 0, 0
+    failures, pages, searchable = 0, 0, []
     chunk = max(4 * batch_size, 64)  # images in memory at once; results still come out in input order
     for start in range(0, len(paths), chunk):
         names = paths[start : start + chunk]
@@ -123,10 +125,41 @@ def read(
             if isinstance(result, PageResult):
                 pages += 1
                 _page_outputs(reader, path, result, hocr, draw, pages)
+            if pdf:
+                searchable.append((path, result))
+    if pdf:
+        from textrec.reading.searchable_pdf import write_searchable_pdf
+
+        if not searchable:
+            raise TextrecError("--pdf: no input was read")
+        write_searchable_pdf(_pdf_pages(reader, searchable), pdf, dpi)
+        typer.echo(f"searchable PDF: {pdf}", err=True)
     if (hocr or draw) and not pages:
         raise TextrecError("--hocr and --draw are for pages; no input was read in page mode (try --mode page)")
     if failures:
         raise typer.Exit(1)
+
+
+def _pdf_pages(reader, results: list):
+    """(page image, page reading) for every page read, images loaded again one at a time; a word or line
+    image becomes a page of one line."""
+    from textrec.pages.pipeline import Line, PageResult
+    from textrec.reading.pdf import is_pdf, pdf_pages
+    from textrec.reading.reader import CropResult, DocumentResult
+
+    def as_page(result, width: int, height: int) -> PageResult:
+        if isinstance(result, CropResult):
+            quad = (0.0, 0.0, float(width), 0.0, float(width), float(height), 0.0, float(height))
+            return PageResult(width, height, [Line(quad, result.text, result.confidence, 1.0, 0)])
+        return result
+
+    for path, result in results:
+        if isinstance(result, DocumentResult) and is_pdf(path):
+            for (_, image), page in zip(pdf_pages(path, path, reader.dpi, reader.max_pixels), result.pages):
+                yield image, as_page(page, image.width, image.height)
+        else:
+            image = reader.load(path)
+            yield image, as_page(result, image.width, image.height)
 
 
 def _page_progress(name: str, page: int, pages: int) -> None:
