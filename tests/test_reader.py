@@ -193,3 +193,25 @@ def test_a_searchable_pdf_has_the_text_where_the_words_are(tmp_path):
             found = text_page.get_text_bounded(left=min(xs) * points - 2, right=max(xs) * points + 2,
                                                top=height - min(ys) * points + 2, bottom=height - max(ys) * points - 2)
             assert word["text"] in found, (word["text"], found)
+
+
+def test_alto_and_tsv_hold_every_word_with_its_box(tmp_path):
+    import csv
+    import xml.etree.ElementTree as ElementTree
+
+    page_image = tmp_path / "columns.png"
+    two_column_page().save(page_image)
+    result = CliRunner().invoke(app, ["read", str(page_image), "--json", "--alto", str(tmp_path / "p.xml"),
+                                      "--tsv", str(tmp_path / "p.tsv")])
+    assert result.exit_code == 0, result.output
+    page = json.loads(result.stdout)
+    words = [w for line in page["lines"] for w in line["words"]]
+    namespace = {"a": "http://www.loc.gov/standards/alto/ns-v4#"}
+    strings = ElementTree.parse(tmp_path / "p.xml").getroot().findall(".//a:String", namespace)
+    assert [s.get("CONTENT") for s in strings] == [w["text"] for w in words]
+    assert len(ElementTree.parse(tmp_path / "p.xml").getroot().findall(".//a:TextLine", namespace)) == 8
+    rows = list(csv.DictReader(open(tmp_path / "p.tsv"), delimiter="\t"))
+    word_rows = [r for r in rows if r["level"] == "5"]
+    assert [r["text"] for r in word_rows] == [w["text"] for w in words]
+    first, quad = word_rows[0], words[0]["quad"]
+    assert abs(int(first["left"]) - min(quad[0::2])) <= 1 and abs(int(first["top"]) - min(quad[1::2])) <= 1

@@ -95,6 +95,10 @@ def read(
     detector: Optional[Path] = typer.Option(None, help="Page mode: line detector (.onnx or folder; default: bundled)."),
     hocr: Optional[Path] = typer.Option(None, help="Page mode: write hOCR here (a .hocr/.html file for one page, "
                                         "else a folder: NAME.hocr per page)."),
+    alto: Optional[Path] = typer.Option(None, help="Page mode: write ALTO XML here (an .xml file for one page, "
+                                        "else a folder: NAME.alto.xml per page)."),
+    tsv: Optional[Path] = typer.Option(None, help="Page mode: write Tesseract-style TSV here (a .tsv file for one "
+                                       "page, else a folder: NAME.tsv per page)."),
     draw: Optional[Path] = typer.Option(None, help="Page mode: write the page with boxes and text drawn (a .png file "
                                         "for one page, else a folder: NAME.boxes.png per page)."),
 ) -> None:
@@ -124,7 +128,7 @@ def read(
             _print_result(path, result, as_json, several=len(paths) > 1)
             if isinstance(result, PageResult):
                 pages += 1
-                _page_outputs(reader, path, result, hocr, draw, pages)
+                _page_outputs(reader, path, result, {"hocr": hocr, "alto": alto, "tsv": tsv, "draw": draw}, pages)
             if pdf:
                 searchable.append((path, result))
     if pdf:
@@ -134,8 +138,9 @@ def read(
             raise TextrecError("--pdf: no input was read")
         write_searchable_pdf(_pdf_pages(reader, searchable), pdf, dpi)
         typer.echo(f"searchable PDF: {pdf}", err=True)
-    if (hocr or draw) and not pages:
-        raise TextrecError("--hocr and --draw are for pages; no input was read in page mode (try --mode page)")
+    if (hocr or alto or tsv or draw) and not pages:
+        raise TextrecError("--hocr, --alto, --tsv and --draw are for pages; no input was read in page mode "
+                           "(try --mode page)")
     if failures:
         raise typer.Exit(1)
 
@@ -183,18 +188,22 @@ def _print_result(path: str, result, as_json: bool, several: bool) -> None:
         typer.echo(f"== {path} ==\n{result.text}" if several else result.text)
 
 
-def _page_outputs(reader, path: str, result, hocr: Optional[Path], draw: Optional[Path], number: int) -> None:
-    from textrec.pages.outputs import draw_page, to_hocr
+def _page_outputs(reader, path: str, result, targets: dict[str, Optional[Path]], number: int) -> None:
+    from textrec.pages.outputs import draw_page, to_alto, to_hocr, to_tsv
 
-    if hocr:
-        _output_path(hocr, path, ".hocr", number).write_text(to_hocr(result, Path(path).name), encoding="utf-8")
-    if draw:
-        draw_page(reader.load(path), result).save(_output_path(draw, path, ".boxes.png", number))
+    name = Path(path).name
+    writers = {"hocr": (".hocr", lambda: to_hocr(result, name)), "alto": (".alto.xml", lambda: to_alto(result, name)),
+               "tsv": (".tsv", lambda: to_tsv(result))}
+    for kind, (suffix, render) in writers.items():
+        if targets.get(kind):
+            _output_path(targets[kind], path, suffix, number).write_text(render(), encoding="utf-8")
+    if targets.get("draw"):
+        draw_page(reader.load(path), result).save(_output_path(targets["draw"], path, ".boxes.png", number))
 
 
 def _output_path(target: Path, source: str, suffix: str, number: int) -> Path:
     """A file when the target names one (and this is the first page), else NAME+suffix in the target folder."""
-    if target.suffix.lower() in (".png", ".hocr", ".html", ".jpg"):
+    if target.suffix.lower() in (".png", ".hocr", ".html", ".jpg", ".xml", ".tsv"):
         if number > 1:
             raise TextrecError(f"{target} is one file, but more than one page was read: give a folder")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,75 @@ def to_hocr(result: PageResult, name: str = "page") -> str:
     return "\n".join(out) + "\n"
 
 
+def _words(line) -> list[tuple[str, Quad]]:
+    return [(w.text, w.quad) for w in line.words] if line.words else [(line.text, line.quad)]
+
+
+def _box(quad: Quad) -> tuple[int, int, int, int]:
+    """(left, top, width, height) in whole pixels."""
+    xs, ys = quad[0::2], quad[1::2]
+    left, top = max(0, round(min(xs))), max(0, round(min(ys)))
+    return left, top, max(0, round(max(xs)) - left), max(0, round(max(ys)) - top)
+
+
+def to_alto(result: PageResult, name: str = "page") -> str:
+    """ALTO XML v4 (libraries' and archives' OCR format): blocks of lines of words, positions in pixels,
+    word confidence (WC) as the line's."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           '<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#">',
+           '<Description><MeasurementUnit>pixel</MeasurementUnit><sourceImageInformation>'
+           f'<fileName>{escape(name)}</fileName></sourceImageInformation>'
+           '<OCRProcessing ID="ocr"><ocrProcessingStep><processingSoftware><softwareName>textrec</softwareName>'
+           '</processingSoftware></ocrProcessingStep></OCRProcessing></Description>',
+           f'<Layout><Page ID="page_1" PHYSICAL_IMG_NR="1" WIDTH="{result.width}" HEIGHT="{result.height}">',
+           f'<PrintSpace HPOS="0" VPOS="0" WIDTH="{result.width}" HEIGHT="{result.height}">']
+    blocks: dict[int, list] = {}
+    for line in result.lines:
+        blocks.setdefault(line.block, []).append(line)
+    for number, lines in enumerate(blocks.values(), start=1):
+        xs = [v for line in lines for v in line.quad[0::2]]
+        ys = [v for line in lines for v in line.quad[1::2]]
+        left, top, width, height = _box((min(xs), min(ys), max(xs), min(ys), max(xs), max(ys), min(xs), max(ys)))
+        out.append(f'<TextBlock ID="block_{number}" HPOS="{left}" VPOS="{top}" WIDTH="{width}" HEIGHT="{height}">')
+        for line_number, line in enumerate(lines, start=1):
+            left, top, width, height = _box(line.quad)
+            out.append(f'<TextLine ID="line_{number}_{line_number}" HPOS="{left}" VPOS="{top}" WIDTH="{width}" '
+                       f'HEIGHT="{height}">')
+            for word_number, (text, quad) in enumerate(_words(line), start=1):
+                left, top, width, height = _box(quad)
+                if word_number > 1:
+                    out.append("<SP/>")
+                out.append(f'<String CONTENT="{escape(text, quote=True)}" HPOS="{left}" VPOS="{top}" '
+                           f'WIDTH="{width}" HEIGHT="{height}" WC="{line.confidence:.3f}"/>')
+            out.append("</TextLine>")
+        out.append("</TextBlock>")
+    out += ["</PrintSpace></Page></Layout>", "</alto>"]
+    return "\n".join(out) + "\n"
+
+
+TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
+
+
+def to_tsv(result: PageResult, page: int = 1) -> str:
+    """Tesseract's TSV columns, so tools that read `tesseract ... tsv` read ours: a row per line (level 4) and
+    per word (level 5), confidence 0-100."""
+    rows = [TSV_HEADER, f"1\t{page}\t0\t0\t0\t0\t0\t0\t{result.width}\t{result.height}\t-1\t"]
+    line_numbers: dict[int, int] = {}
+    for line in result.lines:
+        block = line.block + 1
+        line_numbers[block] = line_numbers.get(block, 0) + 1
+        number = line_numbers[block]
+        conf = f"{100 * line.confidence:.2f}"
+        left, top, width, height = _box(line.quad)
+        rows.append(f"4\t{page}\t{block}\t1\t{number}\t0\t{left}\t{top}\t{width}\t{height}\t-1\t")
+        for word_number, (text, quad) in enumerate(_words(line), start=1):
+            left, top, width, height = _box(quad)
+            clean = text.replace("\t", " ")
+            rows.append(f"5\t{page}\t{block}\t1\t{number}\t{word_number}\t{left}\t{top}\t{width}\t{height}"
+                        f"\t{conf}\t{clean}")
+    return "\n".join(rows) + "\n"
+
+
 def draw_page(image: ImageInput, result: PageResult, words: bool = False) -> Image.Image:
     """Side by side, for a person to check: the page with every line's quad (blocks in different colours), and
     a white panel with the text read written into the same boxes."""
