@@ -1,0 +1,53 @@
+"""Every front end gives the same answer for the same image (issue 20): the CLI, a batch job, the HTTP server,
+the Lambda handler and the Python API all read through one Reader, so text and confidence agree exactly (to the
+four decimals they print), and the character boxes of the CLI and the batch job too."""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+import textrec
+from tests.serving import running_server
+from textrec.batch import run_batch
+from textrec.cli import app
+from textrec.serve.app import create_app
+from textrec.serve.aws_lambda import handler
+from textrec.serve.settings import ServeSettings
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EVENT = json.loads((Path(__file__).parent / "data" / "apigw-predict-event.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def server():
+    with running_server(create_app(ServeSettings())) as url:
+        yield url
+
+
+def answers(path: Path, tmp_path: Path, server: str) -> dict[str, dict]:
+    cli = json.loads(CliRunner().invoke(app, ["read", str(path), "--json"]).stdout)
+    out = tmp_path / "batch.jsonl"
+    run_batch([str(path)], out, progress=False, mode="auto")
+    batch = json.loads(out.read_text().splitlines()[0])
+    http = httpx.post(f"{server}/predict", files={"file": (path.name, path.read_bytes())}, timeout=60).json()
+    event = copy.deepcopy(EVENT)
+    event["body"] = base64.b64encode(path.read_bytes()).decode()
+    reply = handler(event, None)
+    lambda_ = json.loads(reply["body"])
+    python = textrec.read(path)
+    return {"cli": cli, "batch": batch, "http": http, "lambda": lambda_,
+            "python": {"text": python.text, "confidence": round(python.confidence, 4)}}
+
+
+@pytest.mark.parametrize("name", ["hello.png", "open-daily.png", "receipt-total.png", "station.png"])
+def test_every_front_end_gives_the_same_answer(name, tmp_path, server):
+    got = answers(EXAMPLES / name, tmp_path, server)
+    readings = {front: (answer["text"], answer["confidence"]) for front, answer in got.items()}
+    assert len(set(readings.values())) == 1, readings
+    assert got["cli"]["boxes"] == got["batch"]["boxes"] and len(got["cli"]["boxes"]) == len(got["cli"]["text"])
