@@ -5,6 +5,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
+
+from textrec.errors import TextrecError
 
 Quad = tuple[float, float, float, float, float, float, float, float]
 
@@ -90,3 +93,26 @@ def iou(a: Quad, b: Quad) -> float:
     overlap = area(inter) if len(inter) >= 3 else 0.0
     union = area(pa) + area(pb) - overlap
     return overlap / union if union > 0 else 0.0
+
+
+def crop_quad(page: Image.Image, quad: Quad) -> Image.Image:
+    """Cut a quadrilateral (clockwise from top-left) out of a page and warp it to an upright rectangle.
+    A quad that cannot be a line of this page (not finite, off the page, larger than it) is an error."""
+    if not all(math.isfinite(v) for v in quad):
+        raise TextrecError(f"quad {quad} has a coordinate that is not a finite number")
+    xs, ys = quad[0::2], quad[1::2]
+    if max(xs) < 0 or max(ys) < 0 or min(xs) > page.width or min(ys) > page.height:
+        raise TextrecError(f"quad {quad} lies outside the {page.width}x{page.height} page")
+    tl, tr, br, bl = (quad[0], quad[1]), (quad[2], quad[3]), (quad[4], quad[5]), (quad[6], quad[7])
+
+    def dist(a: tuple[float, float], b: tuple[float, float]) -> float:
+        return math.hypot(a[0] - b[0], a[1] - b[1])
+
+    width, height = (dist(tl, tr) + dist(bl, br)) / 2, (dist(tl, bl) + dist(tr, br)) / 2
+    diagonal = math.hypot(page.width, page.height)
+    if width > 2 * diagonal or height > 2 * diagonal:
+        raise TextrecError(f"quad {quad} is larger than its {page.width}x{page.height} page")
+    width, height = max(1, round(width)), max(1, round(height))
+    # PIL's QUAD data is upper-left, lower-left, lower-right, upper-right.
+    data = (*tl, *bl, *br, *tr)
+    return page.transform((width, height), Image.Transform.QUAD, data, Image.Resampling.BILINEAR, fillcolor=255)

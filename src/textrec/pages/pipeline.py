@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from textrec.pages.detect import LineDetector
-from textrec.pages.geometry import Box, Quad
+from textrec.pages.geometry import Box, Quad, crop_quad
 from textrec.pages.order import Extent, reading_order
 from textrec.preprocess import MAX_PIXELS, ImageInput, describe, load_image, normalize, resize
 
@@ -134,8 +134,6 @@ class PageReader:
         return result
 
     def _recognize(self, page: Image.Image, boxes: list[tuple[Box, float]], skew: float) -> list[Line]:
-        from textrec.data.sources import crop_quad
-
         crops = [crop_quad(page, box.quad()) for box, _ in boxes]
         arrays = [normalize(resize(crop, self.preprocess), self.preprocess) for crop in crops]
         predictions = self.recognizer.read_arrays(arrays)

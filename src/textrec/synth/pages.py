@@ -14,10 +14,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from textrec.errors import TextrecError
+from textrec.pages.geometry import Quad
 from textrec.synth.fontinfo import FontInfo, bundled_fonts
 from textrec.synth.text import TextSampler, date, number, price, time_of_day
-
-Quad = tuple[float, float, float, float, float, float, float, float]
 
 
 @dataclass

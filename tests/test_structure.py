@@ -1,0 +1,69 @@
+"""The package's structure (issues 20 and 22): no import cycle among modules at import time, the page pipeline
+and the reader do not import the training side, and the runtime stays torch-free."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Module -> textrec modules it imports at import time (top-level statements; imports inside functions
+    are deliberate lazy ones)."""
+    graph = {}
+    for path in (SRC / "textrec").rglob("*.py"):
+        name = ".".join(path.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
+        deps = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("textrec"):
+                deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps |= {alias.name for alias in node.names if alias.name.startswith("textrec")}
+        graph[name] = {d for d in deps if d != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                return path[path.index(dep):] + [dep] if dep in path else [node, dep]
+            if state.get(dep) is None:
+                found = visit(dep, path + [dep])
+                if found:
+                    return found
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if state.get(node) is None:
+            found = visit(node, [node])
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycle():
+    assert find_cycle(module_imports()) is None, find_cycle(module_imports())
+
+
+def test_the_cycle_finder_finds_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_reading_pages_without_the_training_side_or_torch():
+    """A page (and a word) read end to end loads nothing of training, the data package, torch or Lightning."""
+    code = ("import sys; from PIL import Image, ImageDraw; import textrec; "
+            "page = Image.new('L', (600, 400), 255); draw = ImageDraw.Draw(page); "
+            "[draw.text((40, 40 + 60 * i), 'a line of text here', fill=0, font_size=28) for i in range(5)]; "
+            "textrec.read(page); textrec.read(page.crop((30, 30, 400, 80))); "
+            "bad = [m for m in sys.modules if m.startswith(('textrec.training', 'textrec.data', 'torch', "
+            "'lightning'))]; print(bad)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
