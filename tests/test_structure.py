@@ -67,3 +67,31 @@ def test_reading_pages_without_the_training_side_or_torch():
             "'lightning'))]; print(bad)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_one_module_owns_the_model_file_names():
+    """File names and metadata keys are written once, in textrec/modelfile.py."""
+    names = ['"weights.safetensors"', '"config.json"', '"model.onnx"', '"textrec_config"', '"lm.npz"',
+             '"textrec-model"', '"textrec_config.json"']
+    for path in (SRC / "textrec").rglob("*.py"):
+        if path.name == "modelfile.py":
+            continue
+        text = path.read_text()
+        assert not [n for n in names if n in text], f"{path.relative_to(SRC)} spells out a model file name"
+
+
+def test_a_model_folder_file_that_links_outside_is_refused(tmp_path):
+    import shutil
+
+    import pytest
+
+    from textrec.errors import TextrecError
+    from textrec.recognizer import default_model_path, load_recognizer
+
+    model = tmp_path / "model"
+    shutil.copytree(default_model_path(), model, ignore=shutil.ignore_patterns("model.onnx", "lm.npz"))
+    outside = tmp_path / "elsewhere.npz"
+    shutil.copy(default_model_path() / "lm.npz", outside)
+    (model / "lm.npz").symlink_to(outside)
+    with pytest.raises(TextrecError, match="outside its model folder"):
+        load_recognizer(model, "torch", decoder="lm")

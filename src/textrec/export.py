@@ -14,8 +14,8 @@ import torch
 
 from textrec.errors import TextrecError
 from textrec.model_io import load_model
+from textrec.modelfile import METADATA_KEY, TORCHSCRIPT_CONFIG
 from textrec.preprocess import PreprocessConfig, pad_batch, prepare
-from textrec.runtime import METADATA_KEY
 
 
 def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opset: int = 17) -> Path:
@@ -92,7 +92,6 @@ class _Step(torch.nn.Module):
         return self.network.step(tokens, h, c, memory, mask)
 
 
-TORCHSCRIPT_CONFIG = "textrec_config.json"  # the extra file inside a TorchScript archive that holds the config
 
 
 def export_torchscript(model: str | Path, out: str | Path) -> Path:

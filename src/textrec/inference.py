@@ -13,26 +13,8 @@ from textrec.charset import Charset
 from textrec.decoding import LanguageFusion, Prediction, attention_search, decode_batch
 from textrec.errors import TextrecError
 from textrec.language import CharLM
+from textrec.modelfile import check_model_config, inside  # noqa: F401  (check_model_config re-exported)
 from textrec.preprocess import ImageInput, PreprocessConfig, load_image, pad_batch, padded_width, prepare_turns, turns
-
-
-def check_model_config(config: object, where: str) -> dict:
-    """A model's config (from config.json or ONNX metadata) before anything is built from it: a file from a
-    stranger gets a clear refusal naming the field, not a KeyError or TypeError from deep inside."""
-    if not isinstance(config, dict):
-        raise TextrecError(f"{where}: the model config is not a JSON object")
-    charset = config.get("charset")
-    if not isinstance(charset, str) or not charset:
-        raise TextrecError(f"{where}: config 'charset' must be a non-empty string, got {charset!r:.60}")
-    for key in ("network", "preprocess"):
-        if not isinstance(config.get(key), dict):
-            raise TextrecError(f"{where}: config {key!r} must be an object, got {config.get(key)!r:.60}")
-    try:
-        Charset(charset), PreprocessConfig.from_dict(config["preprocess"])
-    except (TypeError, ValueError) as exc:
-        raise TextrecError(f"{where}: bad model config: {exc}") from None
-    return config
-
 
 MIN_TURNED_CHARS = 2  # a turned tall crop of one character reads as confident junk ('1' as '-', 'IN' as '=')
 
@@ -91,13 +73,13 @@ def load_language_model(config: dict, folder: Path | None) -> tuple[CharLM, floa
     if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
         raise TextrecError(f"config 'language_model' must be an object with a 'file' name, got {spec!r:.80}")
     name = spec["file"]
-    if Path(name).name != name or name in ("", ".", ".."):  # a stranger's config must not reach outside the folder
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
         raise TextrecError(f"config 'language_model' file must be a plain file name in the model folder, got {name!r}")
     try:
         weight, bonus = float(spec.get("weight", 0.5)), float(spec.get("bonus", 0.5))
     except (TypeError, ValueError):
         raise TextrecError(f"config 'language_model' weight and bonus must be numbers, got {spec!r:.80}") from None
-    path = (folder or Path(".")) / name
+    path = inside(folder or Path("."), name, "config 'language_model' file")  # a stranger's config stays in its folder
     if not path.is_file():
         raise TextrecError(f"language model {path} not found (the model's config names it); "
                            "read with --decoder greedy to go without it")

@@ -12,13 +12,9 @@ from torch import nn
 from textrec import __version__
 from textrec.charset import Charset
 from textrec.errors import TextrecError
-from textrec.inference import check_model_config
+from textrec.modelfile import CONFIG, FORMAT, FORMAT_VERSION, METADATA_KEY, WEIGHTS, check_model_config, inside
 from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
-
-FORMAT = "textrec-model"
-FORMAT_VERSION = 1
-WEIGHTS, CONFIG = "weights.safetensors", "config.json"
 
 
 def make_config(network: dict[str, Any], charset: Charset, preprocess: PreprocessConfig,
@@ -36,7 +32,7 @@ def save_model(path: str | Path, network: nn.Module, config: dict[str, Any]) -> 
     tensors = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     if path.suffix == ".safetensors":
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"textrec_config": json.dumps(config)}))
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(config)}))
     else:
         path.mkdir(parents=True, exist_ok=True)
         atomic_write(path / WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
@@ -66,7 +62,7 @@ def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
 def read_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
-        if not (path / CONFIG).is_file():
+        if not inside(path, CONFIG, "config").is_file():
             raise TextrecError(f"model folder {path} has no {CONFIG}")
         try:
             config = json.loads((path / CONFIG).read_text())
@@ -91,10 +87,10 @@ def _file_metadata_config(path: Path) -> dict[str, Any]:
             metadata = handle.metadata() or {}
     except Exception as exc:
         raise TextrecError(f"cannot read model file {path}: {exc}") from None
-    if "textrec_config" not in metadata:
+    if METADATA_KEY not in metadata:
         raise TextrecError(f"model file {path} carries no textrec config in its metadata")
     try:
-        return json.loads(metadata["textrec_config"])
+        return json.loads(metadata[METADATA_KEY])
     except json.JSONDecodeError as exc:
         raise TextrecError(f"model file {path}: its config metadata is not valid JSON: {exc}") from None
 
@@ -107,7 +103,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     config = read_config(path)
     charset = Charset(config["charset"])
     network = build_network(config["network"], charset.num_classes)
-    weights = path / WEIGHTS if path.is_dir() else path
+    weights = inside(path, WEIGHTS, "weights") if path.is_dir() else path
     try:
         state = load_file(str(weights))
     except Exception as exc:

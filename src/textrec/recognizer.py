@@ -17,8 +17,8 @@ import numpy as np
 from textrec.decoding import Prediction
 from textrec.errors import TextrecError
 from textrec.inference import BatchReader, output_lengths
+from textrec.modelfile import CONFIG, ONNX_NAME
 from textrec.preprocess import ImageInput
-from textrec.runtime import ONNX_NAME
 
 if TYPE_CHECKING:
     from textrec.pages.pipeline import PageResult
@@ -31,7 +31,7 @@ BACKENDS = ("auto", "onnx", "torch")
 
 def default_model_path() -> Path:
     path = MODELS_DIR / "default"
-    if not (path / "config.json").is_file() and not (path / ONNX_NAME).is_file():
+    if not (path / CONFIG).is_file() and not (path / ONNX_NAME).is_file():
         raise TextrecError("no bundled default model in this install; pass a model with --model")
     return path
 

@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from textrec.errors import TextrecError
-from textrec.inference import BatchReader, check_model_config, output_lengths
-
-METADATA_KEY = "textrec_config"
-ONNX_NAME = "model.onnx"  # an exported copy inside a model folder (the bundled default has one)
+from textrec.inference import BatchReader, output_lengths
+from textrec.modelfile import METADATA_KEY, ONNX_NAME, check_model_config  # noqa: F401  (ONNX_NAME re-exported)
 
 
 def onnx_session(path: Path, threads: int | None, what: str):

@@ -12,9 +12,10 @@ import numpy as np
 from PIL import Image
 
 from textrec.errors import TextrecError, reject_unknown
+from textrec.modelfile import METADATA_KEY, ONNX_NAME
 from textrec.pages.geometry import Box
 from textrec.pages.kernels import MIN_SCORE, THRESHOLD, boxes_from_map
-from textrec.runtime import METADATA_KEY, ONNX_NAME, onnx_session
+from textrec.runtime import onnx_session
 
 DETECTOR_FORMAT = "textrec-detector"
 DEFAULT_DETECTOR = Path(__file__).resolve().parent.parent / "models" / "detector"

@@ -26,7 +26,7 @@ class MicroBatcher:
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None
         # one model thread: onnxruntime parallelizes inside a batch, two batches at once would only contend
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textrec-model")
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textrec-batch")
 
     @property
     def running(self) -> bool:

@@ -10,6 +10,7 @@ import numpy as np
 
 from textrec.calibration import EPSILON
 from textrec.errors import TextrecError
+from textrec.modelfile import CONFIG
 
 
 def fit_curve(raw: np.ndarray, right: np.ndarray, steps: int = 50) -> tuple[float, float]:
@@ -67,7 +68,7 @@ def reliability_diagram(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: 
 
 def attach(model: Path, curves: dict[str, tuple[float, float]]) -> None:
     """Write the curves ({decoder: (scale, shift)}) into the model folder's config.json (export carries them)."""
-    path = model / "config.json"
+    path = model / CONFIG
     if not path.is_file():
         raise TextrecError(f"{model} is not a model folder (no config.json)")
     config = json.loads(path.read_text())

@@ -20,12 +20,12 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from textrec.data.sources import read_quads
 from textrec.errors import TextrecError
 from textrec.model_io import atomic_write
+from textrec.modelfile import CONFIG, METADATA_KEY, ONNX_NAME, WEIGHTS
 from textrec.networks.detector import build_detector
 from textrec.pages.detect import DETECTOR_FORMAT, DetectorInput, page_input, sigmoid
 from textrec.pages.evaluate import match
 from textrec.pages.kernels import boxes_from_map, kernel_map
 from textrec.preprocess import load_image
-from textrec.runtime import METADATA_KEY
 from textrec.synth.pages import PageRenderer
 from textrec.training.config import apply_override, merge
 
@@ -179,9 +179,9 @@ def save_detector(folder: Path, network: torch.nn.Module, config: dict[str, Any]
 
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    atomic_write(folder / "weights.safetensors", lambda tmp: save_file(state, str(tmp)))
-    atomic_write(folder / "config.json", lambda tmp: tmp.write_text(json.dumps(config, indent=2) + "\n"))
-    export_detector_onnx(network, config, folder / "model.onnx")
+    atomic_write(folder / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
+    atomic_write(folder / CONFIG, lambda tmp: tmp.write_text(json.dumps(config, indent=2) + "\n"))
+    export_detector_onnx(network, config, folder / ONNX_NAME)
 
 
 def export_detector_onnx(network: torch.nn.Module, config: dict[str, Any], out: Path) -> None:
@@ -221,7 +221,7 @@ def train_detector(config: dict[str, Any]) -> Path:
     folder = next(c for c in [folder] + [folder.with_name(f"{folder.name}-{i}") for i in range(2, 1000)]
                   if not c.exists())
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     loader = DataLoader(PageCrops(config, train_pages, detector_input), batch_size=int(data["batch_size"]),
                         num_workers=int(data["num_workers"]), persistent_workers=int(data["num_workers"]) > 0)
     val_loader = (DataLoader(val_pages(held_out, detector_input), batch_size=None, collate_fn=lambda x: x)

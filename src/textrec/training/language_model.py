@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from textrec.language import ALPHABET, END, START, CharLM, longest_suffix_row
-
-LM_NAME = "lm.npz"
+from textrec.modelfile import CONFIG, LM_NAME
 
 
 def english_words(count: int, power: float) -> dict[str, float]:
@@ -82,7 +81,7 @@ def main() -> None:
 
 def attach(model: Path, spec: dict) -> None:
     """Name the language model (and its fusion weights) in the model's config.json."""
-    config_file = model / "config.json"
+    config_file = model / CONFIG
     config = json.loads(config_file.read_text())
     config["language_model"] = spec
     config_file.write_text(json.dumps(config, indent=2) + "\n")

@@ -19,6 +19,7 @@ from textrec.data.dataset import BucketedBatches, Collate, TextDataset, mixed, w
 from textrec.data.sources import open_source
 from textrec.errors import TextrecError
 from textrec.model_io import load_model, make_config, save_model
+from textrec.modelfile import CONFIG
 from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
 from textrec.training.callbacks import Curves, ExportBestModel, ShardData, SkipReport, ThroughputLog
@@ -205,7 +206,7 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
     folder = run_folder(config, resume)
     if is_rank_zero():
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     summary = {"name": config["name"], "train_sources": [s.describe() for s in train_sources],
                "train_samples": sum(len(s) for s in train_sources)}
     checkpoints = folder / "checkpoints"

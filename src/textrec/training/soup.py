@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from textrec.errors import TextrecError
+from textrec.modelfile import CONFIG, LM_NAME, WEIGHTS
 
 
 def interpolate(base: Path, tuned: Path, alpha: float, out: Path) -> Path:
@@ -20,17 +21,17 @@ def interpolate(base: Path, tuned: Path, alpha: float, out: Path) -> Path:
 
     if not 0.0 <= alpha <= 1.0:
         raise TextrecError(f"--alpha must be between 0 and 1, got {alpha}")
-    first, second = load_file(str(base / "weights.safetensors")), load_file(str(tuned / "weights.safetensors"))
+    first, second = load_file(str(base / WEIGHTS)), load_file(str(tuned / WEIGHTS))
     if set(first) != set(second) or any(first[k].shape != second[k].shape for k in first):
         raise TextrecError(f"{base} and {tuned} are not the same architecture: their weights differ in name or shape")
     mixed = {k: ((1 - alpha) * first[k].float() + alpha * second[k].float()).to(first[k].dtype)
              if first[k].is_floating_point() else second[k] for k in first}
     out.mkdir(parents=True, exist_ok=True)
-    save_file(mixed, str(out / "weights.safetensors"))
-    config = json.loads((tuned / "config.json").read_text())
+    save_file(mixed, str(out / WEIGHTS))
+    config = json.loads((tuned / CONFIG).read_text())
     config.setdefault("training", {})["soup"] = {"base": str(base), "tuned": str(tuned), "alpha": alpha}
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    for extra in ("lm.npz",):  # the base's language model goes with it (the model file names it)
+    (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    for extra in (LM_NAME,):  # the base's language model goes with it (the model file names it)
         if (base / extra).is_file() and not (out / extra).is_file():
             shutil.copy(base / extra, out / extra)
     return out

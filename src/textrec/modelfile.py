@@ -1,0 +1,52 @@
+"""The model file format, in one place: every file name, metadata key and format version, and the checks a
+model's config passes before anything is built from it (recognizers, their ONNX copies, language models).
+torch-free: the runtime, the server and training all read models through this.
+
+A model is a folder (`weights.safetensors` + `config.json`, optionally `lm.npz` and `model.onnx`) or one file
+(`.safetensors` or `.onnx`) carrying the config in its metadata. Nothing is ever unpickled, and every file a
+config names is resolved inside its folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from textrec.charset import Charset
+from textrec.errors import TextrecError
+from textrec.preprocess import PreprocessConfig
+
+FORMAT = "textrec-model"
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG = "weights.safetensors", "config.json"
+ONNX_NAME = "model.onnx"  # an exported copy inside a model folder (the bundled default has one)
+METADATA_KEY = "textrec_config"  # the config in safetensors and ONNX metadata
+LM_NAME = "lm.npz"  # a character language model beside the weights
+TORCHSCRIPT_CONFIG = "textrec_config.json"  # the extra file inside a TorchScript archive that holds the config
+
+
+def inside(folder: Path, name: str, what: str) -> Path:
+    """`name` in `folder`, refused if it is not a plain file name or leads out of the folder (a link)."""
+    if Path(name).name != name or name in ("", ".", ".."):
+        raise TextrecError(f"{what} must be a plain file name in the model folder, got {name!r}")
+    path = folder / name
+    if path.exists() and folder.resolve() not in path.resolve().parents:
+        raise TextrecError(f"{what} {path} leads outside its model folder (a link to {path.resolve()})")
+    return path
+
+
+def check_model_config(config: object, where: str) -> dict:
+    """A model's config (from config.json or ONNX metadata) before anything is built from it: a file from a
+    stranger gets a clear refusal naming the field, not a KeyError or TypeError from deep inside."""
+    if not isinstance(config, dict):
+        raise TextrecError(f"{where}: the model config is not a JSON object")
+    charset = config.get("charset")
+    if not isinstance(charset, str) or not charset:
+        raise TextrecError(f"{where}: config 'charset' must be a non-empty string, got {charset!r:.60}")
+    for key in ("network", "preprocess"):
+        if not isinstance(config.get(key), dict):
+            raise TextrecError(f"{where}: config {key!r} must be an object, got {config.get(key)!r:.60}")
+    try:
+        Charset(charset), PreprocessConfig.from_dict(config["preprocess"])
+    except (TypeError, ValueError) as exc:
+        raise TextrecError(f"{where}: bad model config: {exc}") from None
+    return config
+
+
