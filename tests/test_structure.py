@@ -95,3 +95,22 @@ def test_a_model_folder_file_that_links_outside_is_refused(tmp_path):
     (model / "lm.npz").symlink_to(outside)
     with pytest.raises(TextrecError, match="outside its model folder"):
         load_recognizer(model, "torch", decoder="lm")
+
+
+def test_a_strangers_model_config_asking_for_huge_sizes_is_refused_by_key():
+    import pytest
+
+    from textrec.errors import TextrecError
+    from textrec.modelfile import check_model_config
+
+    good = {"charset": "abc", "network": {"name": "crnn", "channels": [32, 64], "rnn_hidden": 128},
+            "preprocess": {"height": 32}}
+    assert check_model_config(good, "m") is good
+    for section, key, value in [("network", "channels", [32, 10**7]), ("network", "rnn_hidden", 10**9),
+                                ("network", "rnn_layers", "8"), ("preprocess", "height", 100_000),
+                                ("preprocess", "max_width", 10**12), ("network", "dropout", float("nan"))]:
+        bad = {**good, section: {**good[section], key: value}}
+        with pytest.raises(TextrecError, match=f"{section}.{key}"):
+            check_model_config(bad, "m")
+    with pytest.raises(TextrecError, match="charset"):
+        check_model_config({**good, "charset": "x" * 100_000}, "m")

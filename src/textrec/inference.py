@@ -41,16 +41,17 @@ def output_lengths(widths: np.ndarray, stride: int, frames: int) -> np.ndarray:
 
 def read_sorted(arrays: Sequence[np.ndarray], preprocess: PreprocessConfig,
                 predict: Callable[[np.ndarray, np.ndarray], list[Prediction]],
-                batch_size: int = 32) -> list[Prediction]:
-    """Recognize preprocessed arrays in batches whose members all pad to the same width, the width each would
-    pad to alone: padding reaches the BiLSTM, so a reading would otherwise depend on its batch-mates. Results
-    in input order."""
+                batch_size: int = 32, same_width: bool = True) -> list[Prediction]:
+    """Recognize preprocessed arrays in width-sorted batches; results in input order. `same_width`: a batch
+    holds only arrays that pad to the same width, the width each would pad to alone (padding reaches the
+    BiLSTM, so a reading would otherwise depend on its batch-mates). Off for attention decoders, which were
+    trained on padded batches and read worse without the padding (tests/test_architectures.py)."""
     padded = [padded_width(array.shape[1], preprocess) for array in arrays]
     order = sorted(range(len(arrays)), key=lambda i: padded[i])
     results: list[Prediction | None] = [None] * len(arrays)
     chunks: list[list[int]] = []
     for i in order:
-        if chunks and len(chunks[-1]) < batch_size and padded[chunks[-1][0]] == padded[i]:
+        if chunks and len(chunks[-1]) < batch_size and (padded[chunks[-1][0]] == padded[i] or not same_width):
             chunks[-1].append(i)
         else:
             chunks.append([i])
@@ -139,7 +140,7 @@ class BatchReader:
 
     def read_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
         """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order."""
-        return read_sorted(arrays, self.preprocess, self._predict, self.batch_size)
+        return read_sorted(arrays, self.preprocess, self._predict, self.batch_size, same_width=not self.attention)
 
     def _predict(self, batch: np.ndarray, widths: np.ndarray) -> list[Prediction]:
         if self.attention:

@@ -43,10 +43,38 @@ def check_model_config(config: object, where: str) -> dict:
     for key in ("network", "preprocess"):
         if not isinstance(config.get(key), dict):
             raise TextrecError(f"{where}: config {key!r} must be an object, got {config.get(key)!r:.60}")
+    if len(charset) > MAX_CHARSET:
+        raise TextrecError(f"{where}: config 'charset' has {len(charset):,} characters; at most {MAX_CHARSET:,}")
+    _check_ranges(config["network"], NETWORK_RANGES, "network", where)
+    _check_ranges(config["preprocess"], PREPROCESS_RANGES, "preprocess", where)
     try:
         Charset(charset), PreprocessConfig.from_dict(config["preprocess"])
     except (TypeError, ValueError) as exc:
         raise TextrecError(f"{where}: bad model config: {exc}") from None
     return config
+
+
+# Sizes a model may ask for: each far above any real model's and far below what would exhaust memory when the
+# network is built, so a stranger's config is refused before anything is allocated.
+MAX_CHARSET = 20_000
+NETWORK_RANGES = {"channels": (1, 2048), "depth": (0, 16), "rnn_hidden": (1, 4096), "rnn_layers": (0, 8),
+                  "rectifier_points": (4, 64), "encoder_hidden": (1, 4096), "hidden": (1, 4096), "layers": (0, 48),
+                  "attention": (1, 4096), "embedding": (1, 4096), "max_length": (1, 1024), "width": (1, 4096),
+                  "heads": (1, 64), "height": (8, 512), "patch": (1, 64), "in_channels": (1, 4),
+                  "mlp_ratio": (0.1, 16), "dropout": (0.0, 1.0)}
+PREPROCESS_RANGES = {"height": (8, 512), "min_width": (1, 65_536), "max_width": (1, 65_536),
+                     "fixed_width": (1, 65_536), "width_multiple": (1, 64), "std": (1e-6, 1e6), "mean": (-1e6, 1e6)}
+
+
+def _check_ranges(section: dict, ranges: dict, name: str, where: str) -> None:
+    for key, value in section.items():
+        if key not in ranges or value is None:
+            continue
+        low, high = ranges[key]
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high
+                                 for v in values):
+            raise TextrecError(f"{where}: config {name}.{key} must be numbers from {low} to {high}, "
+                               f"got {value!r:.60}")
 
 
