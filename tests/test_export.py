@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from textrec.errors import TextrecError  # noqa: E402
 from textrec.export import export_onnx, parity  # noqa: E402
 from textrec.recognizer import Recognizer  # noqa: E402
 from textrec.runtime import OnnxRecognizer  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +110,15 @@ def test_onnx_with_a_charset_that_does_not_fit_its_weights_is_refused(onnx_file,
     onnx.save(model, str(tmp_path / "wrong.onnx"))
     with pytest.raises(TextrecError, match="gives 11 classes but its charset has 4"):
         OnnxRecognizer(tmp_path / "wrong.onnx")
+
+
+def test_torchscript_export_of_the_default_model_agrees_and_reads(tmp_path):
+    """Parity compares the networks (both decoded greedily, not greedy against the LM decoder), and the .pt file
+    is read by textrec read --model, its language model beside it."""
+    runner = CliRunner()
+    out = tmp_path / "model.pt"
+    exported = runner.invoke(app, ["export", "--format", "torchscript", "--out", str(out)])
+    assert exported.exit_code == 0 and "100.0% identical text" in exported.output, exported.output
+    assert (tmp_path / "model.lm.npz").is_file()
+    read = runner.invoke(app, ["read", str(EXAMPLES / "hello.png"), "--model", str(out)])
+    assert read.exit_code == 0 and read.output.startswith("Hello\t"), read.output

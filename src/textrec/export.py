@@ -30,12 +30,7 @@ def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opse
     out.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(1, 1, preprocess.height, 100)
     metadata = dict(config, width_stride=int(network.width_stride), exported_from=str(model), quantized=quantize)
-    if "language_model" in config:  # the decoder's language model travels beside the exported file
-        source = (Path(model) if Path(model).is_dir() else Path(model).parent) / config["language_model"]["file"]
-        lm_out = source if out.parent.resolve() == source.parent.resolve() else out.with_name(out.stem + ".lm.npz")
-        if lm_out != source:
-            shutil.copyfile(source, lm_out)
-        metadata["language_model"] = dict(config["language_model"], file=lm_out.name)
+    _copy_language_model(model, config, out, metadata)
     graphs = []  # (module, inputs, input names, output names, dynamic axes, destination)
     if network.decoder == "attention":
         step_out = out.with_name(out.stem + ".step.onnx")
@@ -94,6 +89,17 @@ class _Step(torch.nn.Module):
 
 
 
+def _copy_language_model(model: str | Path, config: dict, out: Path, metadata: dict) -> None:
+    """The decoder's language model travels beside the exported file (NAME.lm.npz), named in its metadata."""
+    if "language_model" not in config:
+        return
+    source = (Path(model) if Path(model).is_dir() else Path(model).parent) / config["language_model"]["file"]
+    lm_out = source if out.parent.resolve() == source.parent.resolve() else out.with_name(out.stem + ".lm.npz")
+    if lm_out != source:
+        shutil.copyfile(source, lm_out)
+    metadata["language_model"] = dict(config["language_model"], file=lm_out.name)
+
+
 def export_torchscript(model: str | Path, out: str | Path) -> Path:
     """Write `out` (.pt), traced once at batch 2 x width 128: tracing keeps the batch and width symbolic for the
     conv and LSTM layers, which the parity check confirms at other batch sizes and widths."""
@@ -106,6 +112,7 @@ def export_torchscript(model: str | Path, out: str | Path) -> Path:
     with torch.inference_mode(False), torch.no_grad():
         traced = torch.jit.trace(network, torch.zeros(2, 1, preprocess.height, 128), check_trace=False)
     metadata = dict(config, width_stride=int(network.width_stride), exported_from=str(model))
+    _copy_language_model(model, config, out, metadata)
     traced.save(str(out), _extra_files={TORCHSCRIPT_CONFIG: json.dumps(metadata)})
     return out
 
@@ -115,34 +122,23 @@ def parity(model: str | Path, onnx_file: str | Path, images: list[Any]) -> dict[
     |difference| of the raw outputs (logits; for an attention model, the encoder's memory)."""
     from textrec.runtime import OnnxRecognizer
 
-    return _compare(model, OnnxRecognizer(onnx_file), images)
+    return _compare(model, OnnxRecognizer(onnx_file, decoder="greedy"), images)
 
 
 def torchscript_parity(model: str | Path, script_file: str | Path, images: list[Any]) -> dict[str, float]:
     """The same comparison for a TorchScript file."""
-    from textrec.inference import BatchReader, output_lengths
+    from textrec.recognizer import TorchScriptRecognizer
 
-    files = {TORCHSCRIPT_CONFIG: ""}
-    scripted = torch.jit.load(str(script_file), _extra_files=files)
-    config = json.loads(files[TORCHSCRIPT_CONFIG])
-
-    class Scripted(BatchReader):
-        def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            with torch.inference_mode():
-                logits = scripted(torch.from_numpy(batch)).float().numpy()
-            return logits, output_lengths(widths, int(config["width_stride"]), logits.shape[1])
-
-    reader = Scripted()
-    reader._configure(config, "greedy", 10, None, 32)
-    return _compare(model, reader, images)
+    return _compare(model, TorchScriptRecognizer(script_file, decoder="greedy"), images)
 
 
 def _compare(model: str | Path, exported, images: list[Any]) -> dict[str, float]:
-    """Raw outputs on one padded batch, and decoded text through the same width-sorted batching `read` uses."""
+    """Raw outputs on one padded batch, and decoded text through the same width-sorted batching `read` uses,
+    both decoded greedily: the comparison is of the networks (a language model would only blur it)."""
     from textrec.inference import read_sorted
     from textrec.recognizer import Recognizer
 
-    reference = Recognizer(model)
+    reference = Recognizer(model, decoder="greedy")
     arrays = [prepare(image, reference.preprocess) for image in images]
     batch, widths = pad_batch(arrays, reference.preprocess)
 

@@ -93,12 +93,57 @@ def _installed(package: str) -> bool:
         return False
 
 
+class TorchScriptRecognizer(BatchReader):
+    """A `.pt` file written by `textrec export --format torchscript` (its config inside the archive)."""
+
+    def __init__(self, model: str | Path, decoder: str = "auto", beam_width: int = 10,
+                 lexicon: Iterable[str] | None = None, batch_size: int = 32, threads: int | None = None):
+        if not _installed("torch"):
+            raise TextrecError("a TorchScript model runs on PyTorch, which is not installed: "
+                               "pip install 'textrec[train]'")
+        import json
+
+        import torch
+
+        from textrec.modelfile import TORCHSCRIPT_CONFIG, check_model_config
+
+        self.path = Path(model)
+        if not self.path.is_file():
+            raise TextrecError(f"model file not found: {self.path}")
+        files = {TORCHSCRIPT_CONFIG: ""}
+        try:
+            self.scripted = torch.jit.load(str(self.path), map_location="cpu", _extra_files=files)
+            config = check_model_config(json.loads(files[TORCHSCRIPT_CONFIG]), str(self.path))
+            self.width_stride = int(config["width_stride"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise TextrecError(f"{self.path} is not a TorchScript model written by textrec export ({exc!s:.100})") \
+                from None
+        self._configure(config, decoder, beam_width, lexicon, batch_size, self.path.parent)
+        if threads:
+            torch.set_num_threads(threads)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            logits = self.scripted(torch.from_numpy(batch)).float().numpy()
+        return logits, output_lengths(widths, self.width_stride, logits.shape[1])
+
+
 def resolve_backend(model: str | Path | None, backend: str = "auto") -> tuple[Path, str]:
     """Which file to load and on what: an .onnx file -> onnx; a folder with model.onnx -> onnx unless asked for
     torch; else torch. The folder's config.json stays the source of truth; its ONNX copy is tested to agree."""
     if backend not in BACKENDS:
         raise TextrecError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     path = Path(model) if model else default_model_path()
+    if path.suffix == ".pt":
+        if backend == "onnx":
+            raise TextrecError(f"{path} is a TorchScript file; it runs on PyTorch only")
+        return path, "torchscript"
     if path.suffix == ".onnx":
         if backend == "torch":
             raise TextrecError(f"{path} is an ONNX file; it runs on the onnx backend only")
@@ -116,6 +161,8 @@ def load_recognizer(model: str | Path | None = None, backend: str = "auto",
                     **options) -> "Recognizer | OnnxRecognizer":
     """A recognizer for a model folder/.safetensors (PyTorch) or an exported .onnx file (onnxruntime)."""
     path, chosen = resolve_backend(model, backend)
+    if chosen == "torchscript":
+        return TorchScriptRecognizer(path, **options)
     if chosen == "onnx":
         from textrec.runtime import OnnxRecognizer
 
