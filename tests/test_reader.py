@@ -215,3 +215,16 @@ def test_alto_and_tsv_hold_every_word_with_its_box(tmp_path):
     assert [r["text"] for r in word_rows] == [w["text"] for w in words]
     first, quad = word_rows[0], words[0]["quad"]
     assert abs(int(first["left"]) - min(quad[0::2])) <= 1 and abs(int(first["top"]) - min(quad[1::2])) <= 1
+
+
+def test_a_multi_page_tiff_is_read_page_by_page(tmp_path):
+    path = tmp_path / "scan.tif"
+    two_column_page().save(path, save_all=True, append_images=[Image.open(EXAMPLES / "hello.png").convert("L")])
+    result = CliRunner().invoke(app, ["read", str(path), "--json", "--pdf", str(tmp_path / "scan.pdf")])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["mode"] == "document" and [p["mode"] for p in document["pages"]] == ["page", "line"]
+    assert document["pages"][1]["text"] == "Hello" and len(document["pages"][0]["lines"]) == len(LEFT + RIGHT)
+    import pypdfium2
+
+    assert len(pypdfium2.PdfDocument(str(tmp_path / "scan.pdf"))) == 2

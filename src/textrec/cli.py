@@ -149,6 +149,7 @@ def _pdf_pages(reader, results: list):
     """(page image, page reading) for every page read, images loaded again one at a time; a word or line
     image becomes a page of one line."""
     from textrec.pages.pipeline import Line, PageResult
+    from textrec.preprocess import load_image
     from textrec.reading.pdf import is_pdf, pdf_pages
     from textrec.reading.reader import CropResult, DocumentResult
 
@@ -161,6 +162,10 @@ def _pdf_pages(reader, results: list):
     for path, result in results:
         if isinstance(result, DocumentResult) and is_pdf(path):
             for (_, image), page in zip(pdf_pages(path, path, reader.dpi, reader.max_pixels), result.pages):
+                yield image, as_page(page, image.width, image.height)
+        elif isinstance(result, DocumentResult):  # a multi-page TIFF
+            for number, page in enumerate(result.pages):
+                image = load_image(path, reader.max_pixels, frame=number)
                 yield image, as_page(page, image.width, image.height)
         else:
             image = reader.load(path)

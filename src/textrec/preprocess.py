@@ -56,17 +56,29 @@ def describe(source: ImageInput) -> str:
 MAX_PIXELS = 60_000_000  # the one limit on an image's size, checked from its header before decoding
 
 
-def load_image(source: ImageInput, max_pixels: int | None = MAX_PIXELS, name: str | None = None) -> Image.Image:
-    """Open any supported input as an 8-bit grayscale PIL image, upright per its EXIF orientation.
-    A larger image than `max_pixels` is refused from its header, before any pixel is decoded; errors name the
-    input as `name` (default: its path, or what it is)."""
+def frame_count(source: ImageInput) -> int:
+    """Frames (pages) in an image file: more than one for a multi-page TIFF. Read from the header only."""
+    if not isinstance(source, (str, os.PathLike)) or Path(source).suffix.lower() not in (".tif", ".tiff"):
+        return 1
+    try:
+        with _our_size_check(), Image.open(source) as image:
+            return int(getattr(image, "n_frames", 1))
+    except Exception:  # unreadable: load_image says why, naming the file
+        return 1
+
+
+def load_image(source: ImageInput, max_pixels: int | None = MAX_PIXELS, name: str | None = None,
+               frame: int = 0) -> Image.Image:
+    """Open any supported input as an 8-bit grayscale PIL image, upright per its EXIF orientation (`frame`: the
+    page of a multi-page TIFF). A larger image than `max_pixels` is refused from its header, before any pixel
+    is decoded; errors name the input as `name` (default: its path, or what it is)."""
     name = name or describe(source)
     if isinstance(source, Image.Image):
         image = source
     elif isinstance(source, np.ndarray):
         image = _from_array(source, name)
     else:
-        image = _open(source, name, max_pixels)
+        image = _open(source, name, max_pixels, frame)
     _check_pixels(image, name, max_pixels)
     try:
         image = ImageOps.exif_transpose(image)
@@ -86,7 +98,8 @@ def _check_pixels(image: Image.Image, name: str, max_pixels: int | None) -> None
                             f"the limit is {max_pixels:,}")
 
 
-def _open(source: str | os.PathLike | bytes | bytearray, name: str, max_pixels: int | None = None) -> Image.Image:
+def _open(source: str | os.PathLike | bytes | bytearray, name: str, max_pixels: int | None = None,
+          frame: int = 0) -> Image.Image:
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise CorruptImage("image data is empty (0 bytes)")
@@ -101,6 +114,8 @@ def _open(source: str | os.PathLike | bytes | bytearray, name: str, max_pixels: 
     try:
         with _our_size_check():
             image = Image.open(stream)
+            if frame:
+                image.seek(frame)
         _check_pixels(image, name, max_pixels)  # from the header alone: a bomb is never decoded
         image.load()  # decode now, so truncated files fail here and not deep inside training
     except Image.DecompressionBombError as exc:

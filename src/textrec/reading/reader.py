@@ -12,7 +12,7 @@ from PIL import Image
 from textrec.decoding import Prediction
 from textrec.errors import TextrecError
 from textrec.pages.pipeline import PageReader, PageResult, is_page_sized
-from textrec.preprocess import MAX_PIXELS, ImageInput, describe, load_image, target_width
+from textrec.preprocess import MAX_PIXELS, ImageInput, describe, frame_count, load_image, target_width
 from textrec.reading.pdf import DEFAULT_DPI, is_pdf, page_count, pdf_pages
 
 MODES = ("auto", "word", "line", "page")
@@ -110,6 +110,9 @@ class Reader:
                 if is_pdf(source):
                     results[i] = self.read_pdf(source, name)  # type: ignore[arg-type]
                     continue
+                if frame_count(source) > 1:  # a multi-page TIFF: a document, like a PDF
+                    results[i] = self.read_frames(source, name)
+                    continue
                 image = self.load(source, name)
                 decided = self.decide(image)
                 if decided is None:
@@ -130,6 +133,17 @@ class Reader:
             pages.append(self.decide(image) or self.read_crops([image])[0])
             if self.progress is not None:
                 self.progress(name, number, count)
+        return DocumentResult(pages)
+
+    def read_frames(self, source: ImageInput, name: str) -> DocumentResult:
+        """Every frame of a multi-page image (TIFF), one at a time, each checked against the pixel limit."""
+        pages = []
+        count = frame_count(source)
+        for number in range(count):
+            image = load_image(source, self.max_pixels, f"{name} page {number + 1}", frame=number)
+            pages.append(self.decide(image) or self.read_crops([image])[0])
+            if self.progress is not None:
+                self.progress(name, number + 1, count)
         return DocumentResult(pages)
 
     def decide(self, image: Image.Image, mode: str | None = None) -> Result | None:
