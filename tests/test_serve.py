@@ -21,7 +21,8 @@ from textrec.serve.settings import ServeSettings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 HELLO = (EXAMPLES / "hello.png").read_bytes()
-LIMITS = dict(max_upload_bytes=200_000, max_request_bytes=1_000_000, max_pixels=4_000_000, max_batch_images=4)
+LIMITS = dict(max_upload_bytes=200_000, max_request_bytes=1_000_000, max_pixels=4_000_000, max_batch_images=4,
+              max_request_pixels=8_000_000)
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +249,13 @@ def test_invented_http_methods_do_not_grow_the_metrics(client):
     text = client.get("/metrics").text
     assert "X0001FOO" not in text and 'method="OTHER"' in text
     assert len(text) < before + 2000, "one OTHER series, not one per method name"
+
+
+def test_a_request_whose_images_declare_too_many_pixels_together_is_refused_from_headers(base_url):
+    """64 tiny PNGs each claiming 1999x1999 (under the per-image limit) would decode to 256 M pixels."""
+    settings_budget = LIMITS["max_request_pixels"]
+    claiming = png_claiming(1999, 1999)
+    files = [("files", (f"{i}.png", claiming, "image/png")) for i in range(3)]
+    with httpx.Client(base_url=base_url, timeout=30) as session:
+        response = session.post("/predict/batch", files=files)
+    assert response.status_code == 413 and f"{settings_budget:,} pixels" in response.json()["error"]

@@ -32,6 +32,7 @@ from textrec.serve.images import (
     API_KEY_MESSAGE,
     Crop,
     RequestError,
+    check_request_pixels,
     crop_arrays,
     image_arrays,
     instance_images,
@@ -273,11 +274,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             raise RequestError(413, f"{len(files)} images in one request; the limit is {settings.max_batch_images}")
         items: list[dict] = []
         crops, slots = [], []
-        for index, upload in enumerate(files):
+        uploads = [await upload.read(settings.max_upload_bytes + 1) for upload in files]
+        check_request_pixels(uploads, settings.max_request_pixels)
+        for index, (upload, data) in enumerate(zip(files, uploads)):
             name = upload.filename or f"files[{index}]"
             items.append({"file": name})
             try:
-                decided = await decide(await upload.read(settings.max_upload_bytes + 1), name, mode)
+                decided = await decide(data, name, mode)
             except RequestError as exc:
                 items[index]["error"] = exc.message
                 continue
@@ -296,6 +299,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def tf_predict(name: str, body: TFServingRequest) -> dict:
         check_model_name(name)
         blobs = instance_images(body.instances, settings.max_batch_images, settings.max_upload_bytes)
+        check_request_pixels(blobs, settings.max_request_pixels)
         crops = [await to_array(data, f"instances[{i}]") for i, data in enumerate(blobs)]
         return {"predictions": [tf_prediction(p) for p in await recognize(crops)]}
 

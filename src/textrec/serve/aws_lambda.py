@@ -20,6 +20,7 @@ from textrec.inference import most_confident
 from textrec.serve.images import (
     API_KEY_MESSAGE,
     RequestError,
+    check_request_pixels,
     decode_base64,
     image_arrays,
     instance_images,
@@ -96,6 +97,7 @@ def handler(event: dict, context: Any = None) -> dict:
         if not key_matches(headers.get("x-api-key"), settings.api_key):
             raise RequestError(401, API_KEY_MESSAGE)
         blobs, tf_style = _images(headers, raw, settings)
+        check_request_pixels(blobs, settings.max_request_pixels)
         crops = [image_arrays(blob, recognizer.preprocess, settings.max_upload_bytes, settings.max_pixels,
                               f"image {i}" if len(blobs) > 1 else "image") for i, blob in enumerate(blobs)]
         predictions = most_confident(recognizer.read_arrays([a for crop in crops for a in crop.arrays]),

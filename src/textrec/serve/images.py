@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import secrets
 from typing import Any, NamedTuple
@@ -39,6 +40,22 @@ def image_arrays(data: bytes, preprocess: PreprocessConfig, max_bytes: int, max_
     preprocess.turns) with their angles, or a RequestError that names the problem."""
     image = _decode(lambda: load_image(bytes(data), max_pixels, name), data, max_bytes, name)
     return crop_arrays(image, preprocess)
+
+
+def check_request_pixels(blobs: list[bytes], budget: int) -> None:
+    """The images of one request together may not declare more pixels than `budget`: read from their headers
+    before any is decoded (64 tiny files each declaring 7000x7000 would otherwise cost minutes and gigabytes).
+    A blob whose header cannot be read is left for its own decode to name."""
+    total = 0
+    for data in blobs:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                total += image.width * image.height
+        except Exception:
+            continue
+        if total > budget:
+            raise RequestError(413, f"the images of this request declare over {budget:,} pixels together; "
+                                    "send fewer or smaller images per request")
 
 
 def crop_arrays(image: Image.Image, preprocess: PreprocessConfig) -> Crop:

@@ -19,6 +19,7 @@ class ServeSettings:
     max_upload_bytes: int = 10 * 2**20  # one image
     max_request_bytes: int = 64 * 2**20  # a whole request body
     max_pixels: int = MAX_PIXELS  # per image, checked from the header before decoding (the one limit)
+    max_request_pixels: int = 2 * MAX_PIXELS  # all images of one request together, from their headers
     max_batch_images: int = 64  # images in one /predict/batch or :predict request
     batch_size: int = 32  # micro-batch: at most this many images per forward pass...
     batch_wait_ms: float = 1.0  # ...gathered for at most this long after the first one arrives
