@@ -67,3 +67,21 @@ def trained_model(digits_data, tmp_path_factory) -> Path:
     ])
     folder = train(config)
     return folder / "model"
+
+
+# Test tiers, by file: what each file does decides its tier, so a new test lands in the right one by where it is.
+TIERS = {
+    "slow": {"test_architectures.py", "test_crash_safety.py", "test_distributed.py", "test_fuzz_readers.py",
+             "test_fuzz_images.py", "test_gpu_recipe.py", "test_training.py", "test_pages.py", "test_batch.py",
+             "test_cli.py", "test_export.py", "test_default_model.py", "test_shared_data.py"},
+    "integration": {"test_serve.py", "test_serve_isolation.py", "test_lambda.py", "test_front_ends.py",
+                    "test_extras.py", "test_reader.py"},
+    "browser": {"test_web_page.py"},
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for tier, files in TIERS.items():
+            if item.path.name in files:
+                item.add_marker(getattr(pytest.mark, tier))
