@@ -50,3 +50,17 @@ def test_one_source_set_from_the_command_line_is_a_list_of_one(tmp_path):
                          ["data.train=/tmp/x/labels.tsv", "data.val={path: /tmp/y, split: test}"])
     assert config["data"]["train"] == ["/tmp/x/labels.tsv"]
     assert config["data"]["val"] == [{"path": "/tmp/y", "split": "test"}]
+
+
+def test_configs_that_need_the_shared_data_say_so_and_a_missing_folder_is_explained(tmp_path):
+    from textrec.data.sources import open_source
+
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        config = load_config(path)
+        specs = config["data"]["train"] + (config["data"]["val"] or [])
+        needs = any("shared/data" in str(spec.get("path", spec) if isinstance(spec, dict) else spec) for spec in specs)
+        header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
+        if needs:
+            assert "shared" in header, f"{path.name} trains on ../shared/data but its header does not say so"
+    with pytest.raises(TextrecError, match="shared datasets.*data.train"):
+        open_source(str(tmp_path / "nowhere" / "shared" / "data" / "iiit5k" / "train.tsv"))

@@ -251,6 +251,10 @@ def open_source(spec: str | dict[str, Any]) -> Source:
 
 
 ANNOTATION_NAMES = ("labels.tsv", "labels.txt", "gt.txt")
+SHARED_HINT = ("; this config trains on the project's shared datasets, a folder `shared/data` beside the checkout "
+               "(IIIT5K, SVT, SROIE, the captcha sets: labeled images that are not in the package). To train on "
+               "your own images, set data.train and data.val to your annotation files or folders (or render data "
+               "with textrec synth)")
 
 
 def _synth(path: Path | None = None, word_list: str | None = None, **options: Any) -> Source:
@@ -282,7 +286,7 @@ def _resolve_path(kind: str, path: Path) -> Path:
 
 def guess_kind(path: Path) -> str:
     if not path.exists():
-        raise TextrecError(f"data not found: {path}")
+        raise TextrecError(f"data not found: {path}" + (SHARED_HINT if "shared/data" in path.as_posix() else ""))
     if path.is_file():
         return "lmdb" if path.name == "data.mdb" else "annotation"
     if (path / "data.mdb").is_file():
