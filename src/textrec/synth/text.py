@@ -124,7 +124,8 @@ class TextSampler:
     def __call__(self, rng: random.Random) -> str:
         for _ in range(20):  # texts with characters outside the alphabet are drawn again
             text = self._draw(rng)
-            text = "".join(c for c in text if c in self.alphabet) if self.digits_only else text
+            if self.digits_only:  # letters dropped: spaces they leave are collapsed, as print would show them
+                text = " ".join("".join(c for c in text if c in self.alphabet).split())
             if text.strip() and all(c in self.alphabet for c in text):
                 return text
         return "".join(rng.choice(self.alphabet.strip() or self.alphabet) for _ in range(rng.randint(1, 8)))
