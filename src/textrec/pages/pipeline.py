@@ -20,7 +20,7 @@ MAX_PAGE_PIXELS = MAX_PIXELS  # one limit for every image (preprocess.MAX_PIXELS
 DESKEW_DEGREES = 1.0  # a median line angle above this re-runs detection on the page turned upright
 SURE_PAGE = 0.3  # a page read with this reading quality or more is taken as it is, without trying other turns
 TURNS = (180, 90, 270)  # tried, in this order, when it is less
-TURN_MARGIN = 0.05  # a turned reading must beat the page as given by this much
+TURN_MARGIN = 1.5  # a turned reading must read this many times the confident characters of the page as given
 LONG_LINE_WIDTH = 16_384  # page lines are never squeezed: a 100+ character line keeps its aspect ratio
 
 
@@ -104,7 +104,7 @@ class PageReader:
                 if result is None:  # as given it was no page (auto mode): turned, it must read clearly as one
                     if reading_quality(turned) >= SURE_PAGE:
                         result, result.turned = turned, angle
-                elif reading_quality(turned) > reading_quality(result) + TURN_MARGIN:
+                elif confident_chars(turned) > TURN_MARGIN * confident_chars(result):
                     result, result.turned = turned, angle
             if result is None:
                 return None
@@ -155,6 +155,13 @@ def reading_quality(result: PageResult) -> float:
     if not sum(weights):
         return 0.0
     return sum(line.confidence * w for line, w in zip(result.lines, weights)) / sum(weights)
+
+
+def confident_chars(result: PageResult) -> float:
+    """Characters read, each counted by its line's confidence (lines of three letters or digits or more): the
+    right way up reads many, a wrong one a few scraps, however sure it is of them."""
+    return sum(line.confidence * len(line.text) for line in result.lines
+               if sum(c.isalnum() for c in line.text) >= 3)
 
 
 def turn_back(result: PageResult, width: int, height: int) -> PageResult:
