@@ -116,3 +116,15 @@ def crop_quad(page: Image.Image, quad: Quad) -> Image.Image:
     # PIL's QUAD data is upper-left, lower-left, lower-right, upper-right.
     data = (*tl, *bl, *br, *tr)
     return page.transform((width, height), Image.Transform.QUAD, data, Image.Resampling.BILINEAR, fillcolor=255)
+
+
+def point_before_turn(x: float, y: float, turned: int, width: int, height: int) -> tuple[float, float]:
+    """Where a point of an image turned `turned` degrees counter-clockwise (PIL's rotate with expand) lies in
+    the width x height image before the turn."""
+    if turned == 90:  # the turned image's x runs down the original, its y right to left
+        return width - y, x
+    if turned == 180:
+        return width - x, height - y
+    if turned == 270:
+        return y, height - x
+    return x, y

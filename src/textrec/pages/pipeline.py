@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from textrec.pages.detect import LineDetector
-from textrec.pages.geometry import Box, Quad, crop_quad
+from textrec.pages.geometry import Box, Quad, crop_quad, point_before_turn
 from textrec.pages.order import Extent, reading_order
 from textrec.preprocess import MAX_PIXELS, ImageInput, describe, load_image, normalize, resize
 
@@ -167,17 +167,9 @@ def confident_chars(result: PageResult) -> float:
 def turn_back(result: PageResult, width: int, height: int) -> PageResult:
     """A reading of the page turned `result.turned` degrees counter-clockwise, with every quad in the pixels of
     the page as it was given (width x height)."""
-    angle = result.turned
-
-    def point(x: float, y: float) -> tuple[float, float]:
-        if angle == 90:  # PIL's rotate(90, expand): (x, y) of the page went to (y, width - x)
-            return width - y, x
-        if angle == 180:
-            return width - x, height - y
-        return y, height - x  # 270
-
     def quad(q: Quad) -> Quad:
-        return tuple(v for i in range(0, 8, 2) for v in point(q[i], q[i + 1]))  # type: ignore[return-value]
+        return tuple(v for i in range(0, 8, 2)  # type: ignore[return-value]
+                     for v in point_before_turn(q[i], q[i + 1], result.turned, width, height))
 
     lines = [dataclasses.replace(line, quad=quad(line.quad), words=[Word(w.text, quad(w.quad)) for w in line.words])
              for line in result.lines]

@@ -11,6 +11,7 @@ from PIL import Image
 
 from textrec.decoding import Prediction
 from textrec.errors import TextrecError
+from textrec.pages.geometry import point_before_turn
 from textrec.pages.pipeline import PageReader, PageResult, is_page_sized
 from textrec.preprocess import MAX_PIXELS, ImageInput, describe, frame_count, load_image, target_width
 from textrec.reading.pdf import DEFAULT_DPI, is_pdf, page_count, pdf_pages
@@ -185,9 +186,5 @@ def char_boxes(columns: Sequence[int], stride: int, resized_width: int, size: tu
 def turn_back(box: list[int], turned: int, size: tuple[int, int]) -> list[int]:
     """A box found in the crop turned `turned` degrees counter-clockwise, in the crop's own pixels."""
     x0, y0, x1, y1 = box
-    width, height = size
-    if turned == 90:  # the turned crop's x runs down the original, its y right to left
-        return [width - y1, x0, width - y0, x1]
-    if turned == 270:
-        return [y0, height - x1, y1, height - x0]
-    return box
+    xs, ys = zip(*(point_before_turn(x, y, turned, *size) for x, y in ((x0, y0), (x1, y1))))
+    return [round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys))]
