@@ -172,3 +172,29 @@ def test_user_background_images_are_cropped_in(tmp_path):
     assert np.asarray(image).std() > 20  # the striped photo shows through behind the text
     with pytest.raises(TextrecError, match="no background images"):
         Renderer(SynthConfig.from_dict({"backgrounds": str(tmp_path)  + "/missing"}))
+
+
+def test_synth_defaults_and_every_config_agree_with_the_charset_they_train():
+    """What `textrec synth` writes with no config trains with the default training config's charset, and every
+    training config's synthetic sources draw only characters its model has (no "'#' not in the charset")."""
+    from pathlib import Path
+
+    from textrec.charset import Charset
+    from textrec.synth.render import Renderer, SynthConfig
+    from textrec.training.config import DEFAULTS, load_config
+
+    default_chars = set(Charset.from_spec(DEFAULTS["model"]["charset"]).chars)
+    renderer = Renderer(SynthConfig())
+    assert set(renderer.alphabet) <= default_chars
+    assert all(set(renderer.sample(3, i)[1]) <= default_chars for i in range(20))
+    for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("**/*.yaml")):
+        if "/synth/" in str(path) or "task: detect" in path.read_text():  # synth settings; the line detector
+            continue
+        config = load_config(path)
+        if config["model"]["charset"] == "auto":
+            continue
+        model_chars = set(Charset.from_spec(config["model"]["charset"]).chars)
+        for spec in config["data"]["train"] + (config["data"]["val"] or []):
+            if isinstance(spec, dict) and spec.get("type") == "synth":
+                alphabet = set(Renderer(SynthConfig.from_file(spec["path"])).alphabet)
+                assert alphabet <= model_chars, (path.name, spec["path"], sorted(alphabet - model_chars)[:10])

@@ -200,3 +200,34 @@ def test_training_output_in_a_log_file_is_plain_lines_without_third_party_noise(
     assert "step 50  loss" in result.stdout and "\r" not in result.stdout
     for noise in ("Tip:", "LeafSpec", "GPU available", "IterableDataset", "it/s]"):
         assert noise not in output, noise
+
+
+def test_max_time_is_the_budget_of_each_invocation_and_the_schedule_carries_on():
+    """A `--resume` gets train.max_time again (not what the first invocation left); the elapsed time is kept so
+    the time-based learning-rate schedule continues instead of restarting."""
+    from textrec.training.callbacks import InvocationTimer
+
+    timer = InvocationTimer(duration="00:01:00:00")
+    timer.load_state_dict({"time_elapsed": {"train": 3000.0}})  # a first invocation used 50 of its 60 minutes
+    assert timer._duration == 3600 + 3000  # this invocation may run a full hour more
+    assert timer.time_elapsed("train") >= 3000  # ...and the schedule knows 3000 s were spent before
+
+
+def test_auto_batching_buckets_by_width_when_widths_vary_and_says_so(capsys):
+    from types import SimpleNamespace
+
+    from textrec.errors import TextrecError
+    from textrec.training.run import batch_mode
+
+    words = SimpleNamespace(labels=["cat", "door", "house", "tree"] * 50)
+    lines = SimpleNamespace(labels=["a whole line of a receipt with prices", "TOTAL 12.50"] * 50)
+    captchas = SimpleNamespace(labels=["x7k2p9", "ab3d5f"] * 50)
+    synthetic = SimpleNamespace(labels=[], generated=True)
+    assert batch_mode("auto", [words, lines]) == "bucketed"
+    assert "bucketed (label lengths" in capsys.readouterr().out
+    assert batch_mode("auto", [synthetic]) == "bucketed"
+    assert "synthetic text varies in width" in capsys.readouterr().out
+    assert batch_mode("auto", [captchas]) == "mixed"
+    assert batch_mode("mixed", [words, lines]) == "mixed"  # what the config says wins
+    with pytest.raises(TextrecError, match="data.batches must be 'auto', 'bucketed' or 'mixed', got 'wide'"):
+        batch_mode("wide", [words])

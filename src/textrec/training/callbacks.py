@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import Timer
 from torch.utils.data import DataLoader
 
 from textrec.charset import Charset
@@ -138,3 +139,14 @@ class ThroughputLog(L.Callback):
         metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         print(f"step {step}  loss {float(loss) if loss is not None else float('nan'):.3f}  "
               f"{self.summary['samples_per_s']:.0f} samples/s  {elapsed:.0f} s  {metrics}", flush=True)
+
+
+class InvocationTimer(Timer):
+    """`train.max_time` as the budget of this invocation: a `--resume` gets its full max_time again instead of
+    what the first invocation left. The time already spent is kept (it is added to the budget), so the learning
+    rate schedule, which follows elapsed / budget, carries on from where the run stopped."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        if self._duration is not None:
+            self._duration += self._offset

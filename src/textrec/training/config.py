@@ -25,7 +25,8 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 32,
         "num_workers": 2,
         "epoch_size": None,  # samples per epoch when mixing sources; None = one pass
-        "batches": "mixed",  # or 'bucketed': each batch from one source, of similar widths (less padding)
+        "batches": "auto",  # bucketed (each batch from one source, similar widths) | mixed | auto: bucketed
+        # when the training images' widths vary (synthetic text, label lengths that differ 2x), else mixed
         "cache": False,  # keep decoded images in memory (small datasets)
         "augment": None,  # AugmentConfig settings; None = no augmentation
         "on_unknown": "error",  # or 'drop': labels with characters outside the charset

@@ -22,7 +22,7 @@ from textrec.model_io import load_model, make_config, save_model
 from textrec.modelfile import CONFIG
 from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
-from textrec.training.callbacks import Curves, ExportBestModel, ShardData, SkipReport, ThroughputLog
+from textrec.training.callbacks import Curves, ExportBestModel, InvocationTimer, ShardData, SkipReport, ThroughputLog
 from textrec.training.checkpoints import AtomicCheckpointIO
 from textrec.training.system import RecognitionSystem
 
@@ -59,16 +59,15 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
             raise TextrecError(f"training source {source.describe()} has no usable sample")
     workers, batch_size, collate = int(data["num_workers"]), int(data["batch_size"]), Collate(preprocess)
     common = dict(num_workers=workers, worker_init_fn=worker_init, persistent_workers=workers > 0)
-    if data["batches"] == "bucketed":  # the dataset makes whole batches itself
+    batching = batch_mode(data["batches"], train_sources)
+    if batching == "bucketed":  # the dataset makes whole batches itself
         batches = -(-(data["epoch_size"] or sum(len(d) for d in train_sets)) // batch_size)
         bucketed = BucketedBatches(train_sets, weights, batches, batch_size, collate, seed=config["seed"])
         train_loader = DataLoader(bucketed, batch_size=None, **common)
-    elif data["batches"] == "mixed":
+    else:
         train_set, sampler = mixed(train_sets, weights, data["epoch_size"], config["seed"])
         train_loader = DataLoader(train_set, sampler=sampler, batch_size=batch_size,
                                   drop_last=len(sampler) > batch_size, collate_fn=collate, **common)
-    else:
-        raise TextrecError(f"data.batches must be 'mixed' or 'bucketed', got {data['batches']!r}")
     val_loader = None
     if val_sources:
         val_specs = data["val"] or []
@@ -76,6 +75,27 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
                                      [1.0] * len(val_sources), None, shuffle=False)
         val_loader = DataLoader(val_set, sampler=val_sampler, batch_size=batch_size, collate_fn=collate, **common)
     return train_loader, val_loader
+
+
+def batch_mode(setting: str, sources: list) -> str:
+    """'bucketed' or 'mixed' for data.batches (auto: bucketed when widths vary), said in the log: padding every
+    image of a batch to its widest one is what makes a words-and-lines mix train several times slower."""
+    if setting not in ("auto", "bucketed", "mixed"):
+        raise TextrecError(f"data.batches must be 'auto', 'bucketed' or 'mixed', got {setting!r}")
+    if setting != "auto":
+        chosen, why = setting, "as the config says"
+    elif any(getattr(source, "generated", False) for source in sources):
+        chosen, why = "bucketed", "synthetic text varies in width"
+    else:
+        lengths = sorted(len(label) for source in sources for label in source.labels[:5000]) or [0]
+        low, high = lengths[len(lengths) // 20], lengths[-1 - len(lengths) // 20]
+        varies = high >= 2 * max(low, 1) and high > 8
+        chosen = "bucketed" if varies else "mixed"
+        why = f"label lengths {low}-{high} characters, 5th to 95th percentile: {'varied' if varies else 'similar'}"
+    if is_rank_zero():
+        print(f"batches: {chosen} ({why}; data.batches: {'mixed' if chosen == 'bucketed' else 'bucketed'} to "
+              f"change)" if setting == "auto" else f"batches: {chosen}")
+    return chosen
 
 
 def is_rank_zero() -> bool:
@@ -221,6 +241,8 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
         TQDMProgressBar(refresh_rate=10) if sys.stdout.isatty() else ThroughputLog(every=50),
         ShardData(train_loader, val_loader), *(callbacks or []),
     ]
+    if t["max_time"]:
+        callbacks.append(InvocationTimer(duration=t["max_time"], interval="step"))
     if t["checkpoint_every"]:  # Lightning takes steps or epochs per callback, not both: same file, second writer
         callbacks.append(ModelCheckpoint(checkpoints, filename="last", monitor=None, save_top_k=1,
                                          enable_version_counter=False, every_n_train_steps=int(t["checkpoint_every"])))
@@ -229,7 +251,7 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
     if t["early_stopping"] and val_loader:
         callbacks.append(EarlyStopping("val/cer", patience=int(t["early_stopping"]), mode="min"))
     trainer = L.Trainer(
-        max_epochs=int(t["max_epochs"]), max_steps=int(t["max_steps"]), max_time=t["max_time"],
+        max_epochs=int(t["max_epochs"]), max_steps=int(t["max_steps"]),
         gradient_clip_val=float(t["gradient_clip"]) or None, precision=t["precision"], callbacks=callbacks,
         logger=make_logger(t["logger"], folder), default_root_dir=str(folder), accelerator=t["accelerator"],
         devices=t["devices"], num_nodes=int(t["num_nodes"]), strategy=t["strategy"],
