@@ -17,10 +17,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(app) -> Iterator[str]:
-    """Yields the base URL while the server runs; stops it afterwards."""
+def running_server(app, http: str = "auto") -> Iterator[str]:
+    """Yields the base URL while the server runs; stops it afterwards. `http`: uvicorn's protocol (what
+    `textrec serve` uses is textrec.serve.protocol.PROTOCOL)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -1,4 +1,4 @@
-"""The `textrec` command: read, batch, train, test, dataset, export, serve, synth."""
+"""The `textrec` command: read, batch, train, test, dataset, export, serve, synth, lm."""
 from __future__ import annotations
 
 import functools
@@ -64,7 +64,8 @@ def friendly(command: Callable) -> Callable:
             extra = missing_extra(exc.name or "")
             if extra is None:
                 raise
-            typer.echo(f"error: textrec {command.__name__} needs {exc.name}, which is not installed: "
+            name = command.__name__.replace("_", " ")  # lm_build is `textrec lm build`
+            typer.echo(f"error: textrec {name} needs {exc.name}, which is not installed: "
                        f"pip install 'textrec[{extra}]'", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
@@ -397,6 +398,7 @@ def serve(
 
     from textrec.recognizer import resolve_backend
     from textrec.serve.app import create_app
+    from textrec.serve.protocol import HEADER_TIMEOUT_ENV, PROTOCOL
     from textrec.serve.settings import ServeSettings
 
     if workers < 1:
@@ -408,13 +410,14 @@ def serve(
                              max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels,
                              max_batch_images=max_batch_images,
                              threads=threads or max(1, (os.cpu_count() or 1) // workers))
+    os.environ[HEADER_TIMEOUT_ENV] = str(settings.header_timeout_s)
     typer.echo(f"textrec serving on http://{host}:{port}/ (API docs at /docs)", err=True)
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, http=PROTOCOL)
     else:  # worker processes build their app from the environment
         os.environ.update(settings.to_env())
         uvicorn.run("textrec.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level)
+                    log_level=log_level, http=PROTOCOL)
 
 
 @app.command()
@@ -433,7 +436,7 @@ def synth(
 
     settings = SynthConfig.from_file(config)
     if preview is not None:
-        from textrec.synth.dataset import preview_grid
+        from textrec.synth.preview import preview_grid  # torch-free, like rendering and writing
 
         preview_grid(Renderer(settings), str(preview), seed=seed)
         typer.echo(f"preview: {preview}")
@@ -446,6 +449,59 @@ def synth(
 
     written = write_synth(settings, n, out, seed=seed, workers=workers)
     typer.echo(f"wrote {written} samples to {out}")
+
+
+lm_app = typer.Typer(no_args_is_help=True, help="The character language model the beam search weighs in: "
+                     "build it from English word frequencies and attach it to a model.")
+app.add_typer(lm_app, name="lm")
+
+
+@lm_app.command("build")
+@friendly
+def lm_build(
+    attach: Optional[Path] = typer.Option(None, "--attach", help="Model folder: write lm.npz there and name it, "
+                                          "with --weight and --bonus, in its config.json."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Only write the language model to this .npz file."),
+    weight: float = typer.Option(0.5, help="LM weight in the beam search (with --attach)."),
+    bonus: float = typer.Option(0.5, help="Score bonus per letter (with --attach)."),
+    words: int = typer.Option(100_000, help="Most frequent English words to count."),
+    order: int = typer.Option(6, help="n: letters of context + 1."),
+    power: float = typer.Option(0.5, help="Word weight = frequency ** power (0: every word once)."),
+    min_count: float = typer.Option(2.0, help="Drop contexts seen less often than this."),
+) -> None:
+    """Build the character n-gram from wordfreq's English words (needs the train extra)."""
+    from textrec.training.language_model import build_file, build_into
+
+    if attach is not None and out is None:
+        written = build_into(attach, weight, bonus, words, order, power, min_count)
+        typer.echo(f"wrote {written} ({written.stat().st_size / 1e6:.2f} MB)")
+        _lm_attached(attach, weight, bonus)
+    elif out is not None and attach is None:
+        lm = build_file(out, words, order, power, min_count)
+        typer.echo(f"{len(lm.rows)} contexts, order {order}, {out.stat().st_size / 1e6:.2f} MB: {out}")
+    else:
+        raise TextrecError("give one of --attach MODEL or --out FILE.npz")
+
+
+@lm_app.command("attach")
+@friendly
+def lm_attach(
+    model: Path = typer.Argument(..., help="Model folder."),
+    lm: Optional[Path] = typer.Option(None, "--lm", help="A language model built with `textrec lm build --out`, "
+                                      "copied into the folder; without it the folder's own lm.npz is re-weighed."),
+    weight: float = typer.Option(0.5, help="LM weight in the beam search."),
+    bonus: float = typer.Option(0.5, help="Score bonus per letter."),
+) -> None:
+    """Attach a built language model to a model folder, or change the fusion weights of the one it has."""
+    from textrec.training.language_model import attach_file
+
+    attach_file(model, weight, bonus, lm)
+    _lm_attached(model, weight, bonus)
+
+
+def _lm_attached(model: Path, weight: float, bonus: float) -> None:
+    typer.echo(f"attached to {model} (weight {weight}, bonus {bonus}); re-export the model's ONNX copy so it "
+               "carries the same config")
 
 
 def main() -> None:

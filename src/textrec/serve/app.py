@@ -1,13 +1,16 @@
 """The HTTP API: FastAPI under uvicorn, one model per process, requests micro-batched into forward passes.
 
-    textrec serve --model model.onnx        # or python -m uvicorn --factory textrec.serve.app:app_from_env
+    textrec serve --model model.onnx
+    python -m uvicorn --factory textrec.serve.app:app_from_env --http textrec.serve.protocol:HeaderTimeoutProtocol
 """
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -164,6 +167,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     pages = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textrec-page")  # a page already fills the cores
 
     reader = Reader(recognizer, "auto", settings.detector, max_pixels=settings.max_pixels)
+    app.state.reader = reader
 
     def page_reader() -> PageReader:  # loaded on the first page, so a word/line server pays nothing for it
         try:
@@ -209,12 +213,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps failures while reading a body as a 400
             return error_response(413, f"request body over {settings.max_request_bytes:,} bytes")
+        if isinstance(exc.__cause__, BodyTimeout):
+            return error_response(408, f"request body not received within {settings.body_timeout_s:g} s",
+                                  {"Connection": "close"})
         return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, BodyTooLarge):
             return error_response(413, f"request body over {settings.max_request_bytes:,} bytes")
+        if isinstance(exc, BodyTimeout):
+            return error_response(408, f"request body not received within {settings.body_timeout_s:g} s",
+                                  {"Connection": "close"})
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal error (logged on the server)")
 
@@ -224,7 +234,40 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             raise RequestError(422, f"mode must be word, line, page or auto, got {mode!r}")
         return mode
 
-    async def decide(data: bytes, name: str, mode: str) -> PageResult | CropResult | Crop:
+    page_jobs = 0  # pages given to the page thread and not finished: waiting or being read
+
+    async def page_job(work: Callable[[], Any], request: Request | None) -> Any:
+        """`work` on the page thread, at most `page_queue_limit` pages queued (else 503), and dropped from the
+        queue if the client hangs up before its turn (a page being read when that happens is finished)."""
+        nonlocal page_jobs
+        if page_jobs >= settings.page_queue_limit:
+            raise RequestError(503, f"server busy ({page_jobs} pages queued); retry shortly")
+        loop, gone = asyncio.get_running_loop(), threading.Event()
+
+        def finished(_: Any) -> None:
+            nonlocal page_jobs
+            page_jobs -= 1
+
+        page_jobs += 1
+        future = pages.submit(lambda: None if gone.is_set() else work())
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(finished, f))
+        result = asyncio.wrap_future(future)
+        if request is None:
+            return await result
+        watcher = asyncio.ensure_future(client_gone(request))
+        try:
+            await asyncio.wait({result, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+        if result.done():
+            return result.result()
+        gone.set()
+        future.cancel()  # still queued: it never runs
+        metrics.abandoned.inc()
+        raise RequestError(499, "client closed the request")
+
+    async def decide(data: bytes, name: str, mode: str,
+                     request: Request | None = None) -> PageResult | CropResult | Crop:
         """An upload decoded once, then read as textrec.reading.Reader decides for every front end: a page (or a
         page-sized image read whole), or the arrays of a crop for the micro-batcher."""
         loop = asyncio.get_running_loop()
@@ -232,7 +275,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                                            settings.max_pixels, name)
         if mode not in ("word", "line") and (mode == "page" or is_page_sized(image.width, image.height)):
             page_reader()  # a 503 now if this server cannot read pages
-            decided = await loop.run_in_executor(pages, functools.partial(reader.decide, image, mode))
+            decided = await page_job(functools.partial(reader.decide, image, mode), request)
             if decided is not None:
                 metrics.images.inc()
                 return decided
@@ -256,7 +299,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         start = time.perf_counter()
         mode = request_mode(mode, request)
         data = await file.read(settings.max_upload_bytes + 1)
-        decided = await decide(data, file.filename or "file", mode)
+        decided = await decide(data, file.filename or "file", mode, request)
         if isinstance(decided, (PageResult, CropResult)):
             read = answer(decided)
         else:
@@ -280,7 +323,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             name = upload.filename or f"files[{index}]"
             items.append({"file": name})
             try:
-                decided = await decide(data, name, mode)
+                decided = await decide(data, name, mode, request)
             except RequestError as exc:
                 items[index]["error"] = exc.message
                 continue
@@ -349,7 +392,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 "max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
                 "max_batch_images": settings.max_batch_images, "charset_size": len(recognizer.charset.chars)}
 
-    return Guard(app, settings.max_request_bytes, metrics, settings.api_key)  # type: ignore[return-value]
+    return Guard(app, settings.max_request_bytes, metrics, settings.api_key,  # type: ignore[return-value]
+                 body_timeout=settings.body_timeout_s)
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -374,7 +418,17 @@ def warm_up(recognizer, batch_size: int) -> None:
     recognizer.read_arrays([np.zeros((height, 1024), np.float32)] * batch_size)
 
 
+async def client_gone(request: Request, every: float = 0.05) -> None:
+    """Returns when the client has hung up (polled: Starlette reports it only when asked)."""
+    while not await request.is_disconnected():
+        await asyncio.sleep(every)
+
+
 class BodyTooLarge(Exception):
+    pass
+
+
+class BodyTimeout(Exception):
     pass
 
 
@@ -383,8 +437,10 @@ class Guard:
     stream in (chunked), records Prometheus metrics, and turns any unexpected failure into a JSON 500 with a
     log line instead of a dropped connection. It passes attribute access through to the FastAPI app."""
 
-    def __init__(self, app: FastAPI, max_bytes: int, metrics: Metrics, api_key: str | None = None):
+    def __init__(self, app: FastAPI, max_bytes: int, metrics: Metrics, api_key: str | None = None,
+                 body_timeout: float = 60.0):
         self.app, self.max_bytes, self.metrics, self.api_key = app, max_bytes, metrics, api_key
+        self.body_timeout = body_timeout
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
@@ -405,11 +461,19 @@ class Guard:
                 message = (f"request body is {int(length):,} bytes; the limit is {self.max_bytes:,}" if status == 413
                            else "bad Content-Length header")
                 return await error_response(status, message)(scope, receive, send)
-            received = 0
+            received, deadline = 0, time.monotonic() + self.body_timeout
+
+            body_done = False
 
             async def limited_receive():
-                nonlocal received
-                message = await receive()
+                nonlocal received, body_done
+                if body_done:  # later calls wait for a disconnect: no deadline on those
+                    return await receive()
+                try:  # the whole body by the deadline: a byte a minute does not hold a request open
+                    message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.001))
+                except asyncio.TimeoutError:
+                    raise BodyTimeout from None
+                body_done = message.get("type") != "http.request" or not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLarge
@@ -427,6 +491,11 @@ class Guard:
                 status = 413
                 if not started:
                     await error_response(413, f"request body over {self.max_bytes:,} bytes")(scope, receive, send)
+            except BodyTimeout:
+                status = 408
+                if not started:
+                    await error_response(408, f"request body not received within {self.body_timeout:g} s",
+                                         {"Connection": "close"})(scope, receive, send)
             except Exception:
                 log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
                 if not started:

@@ -18,6 +18,8 @@ class Metrics:
         self.batch_size = Histogram("textrec_batch_size", "Images per forward pass (micro-batches)",
                                     buckets=BATCH_BUCKETS, registry=self.registry)
         self.images = Counter("textrec_images", "Images recognized", registry=self.registry)
+        self.abandoned = Counter("textrec_abandoned_pages", "Queued pages dropped because the client hung up",
+                                 registry=self.registry)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Labels come from closed sets (routes of the app or 'other', standard methods or OTHER, status codes):

@@ -24,6 +24,9 @@ class ServeSettings:
     batch_size: int = 32  # micro-batch: at most this many images per forward pass...
     batch_wait_ms: float = 1.0  # ...gathered for at most this long after the first one arrives
     queue_limit: int = 1024  # images waiting; beyond it requests get 503 (busy) instead of piling up
+    page_queue_limit: int = 8  # pages waiting for the page thread; beyond it 503 (a page takes ~0.1-1 s)
+    header_timeout_s: float = 10.0  # a request's head must arrive within this (slow-header clients)
+    body_timeout_s: float = 60.0  # ...and its body within this after the head (slow-body clients): else 408
     api_key: str | None = None  # when set, API calls need the header X-API-Key
     threads: int | None = None  # inference threads per worker process (default: onnxruntime's choice)
 
