@@ -77,3 +77,34 @@ def test_a_narrow_strip_in_page_mode_costs_no_more_than_a_page(size):
     config = DetectorInput()
     array, _, _ = page_input(Image.new("L", size, 255), config)
     assert array.size <= 1.5 * config.target_pixels
+
+
+def test_a_language_model_archive_that_would_unpack_huge_is_refused_before_reading(tmp_path):
+    """An .npz of a few hundred bytes whose array header declares gigabytes: numpy would allocate from the
+    header before reading; the member is checked first (and one whose zip entry claims too much, too)."""
+    import struct
+    import zipfile
+
+    from textrec.errors import TextrecError
+    from textrec.language import CharLM
+
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000, 100000), }"
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + b"\0" * 64
+    bomb = tmp_path / "lm.npz"
+    with zipfile.ZipFile(bomb, "w") as archive:
+        archive.writestr("logprobs.npy", npy)
+    with pytest.raises(TextrecError, match=r"cannot read language model .*lm.npz: member logprobs.npy declares "
+                                           r"80,000,000,000 bytes of data in \d+"):
+        CharLM.load(bomb)
+
+
+def test_a_long_charset_is_checked_in_linear_time():
+    import time
+
+    from textrec.charset import Charset
+
+    chars = "".join(chr(0x20000 + i) for i in range(300000))
+    start = time.perf_counter()
+    Charset(chars)
+    assert time.perf_counter() - start < 2.0  # linear: ~0.1 s; the quadratic check: ~20 s

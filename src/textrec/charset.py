@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import string
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from textrec.errors import TextrecError
@@ -24,7 +25,7 @@ class Charset:
         chars = "".join(chars)
         if not chars:
             raise TextrecError("charset is empty")
-        duplicates = sorted({c for c in chars if chars.count(c) > 1})
+        duplicates = sorted(c for c, n in Counter(chars).items() if n > 1)  # linear: a stranger's charset may be long
         if duplicates:
             raise TextrecError(f"charset has duplicate characters: {''.join(duplicates)!r}")
         self.chars = chars

@@ -36,6 +36,7 @@ class CharLM:
     @classmethod
     def load(cls, path: str | Path) -> "CharLM":
         try:
+            check_archive(path)
             with np.load(path, allow_pickle=False) as data:
                 return cls([str(c) for c in data["contexts"]], data["logprobs"], int(data["order"]))
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # missing, cut short, not ours
@@ -64,6 +65,29 @@ class CharLM:
             total += self.row(context)[k]
             context += char.lower()
         return total + self.row(context)[END]
+
+
+MAX_MEMBER_BYTES = 256 * 2**20  # an array of the language model unpacked (the bundled one's largest: ~6 MB)
+
+
+def check_archive(path: str | Path) -> None:
+    """Refuses an .npz whose members would unpack (or allocate) past MAX_MEMBER_BYTES, from the zip directory
+    and the array headers, before anything is read: numpy allocates an array from its header's shape first."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise ValueError(f"member {info.filename} unpacks to {info.file_size:,} bytes; "
+                                 f"the limit is {MAX_MEMBER_BYTES:,}")
+            if info.filename.endswith(".npy"):
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = header(member)  # the header only
+                size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if size > info.file_size:
+                    raise ValueError(f"member {info.filename} declares {size:,} bytes of data in "
+                                     f"{info.file_size:,}")
 
 
 def longest_suffix_row(rows: dict[str, np.ndarray], context: str) -> np.ndarray:
