@@ -20,6 +20,6 @@ stage2=$(newest default-en-stage2)
 textrec train --config configs/default-en-stage4.yaml --set model.init_from="$PWD/$stage2" "$@"
 textrec train --config configs/default-en-stage4-hand.yaml --set model.init_from="$PWD/$stage2" "$@"
 python -m textrec.training.soup "$stage2" "$(newest default-en-stage4)" --alpha 0.75 --out runs/default-en-ship/model
-python -m textrec.training.language_model --attach runs/default-en-ship/model --weight 0.5 --bonus 0.5
+textrec lm build --attach runs/default-en-ship/model --weight 0.5 --bonus 0.5
 python benchmarks/calibration.py --model runs/default-en-ship/model --attach
 textrec export --model runs/default-en-ship/model --out runs/default-en-ship/model/model.onnx

@@ -69,6 +69,29 @@ def test_reading_pages_without_the_training_side_or_torch():
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
+def test_synth_preview_and_writing_without_torch(tmp_path):
+    """`textrec synth --preview` and `--out` (folder and LMDB) run with torch not importable (issue 22)."""
+    code = ("import sys; sys.modules['torch'] = None\n"  # every `import torch...` now fails, as without the extra
+            "from textrec.cli import main\n"
+            "for args in (['--preview', 'grid.png'], ['--n', '3', '--workers', '1', '--out', 'dir'],\n"
+            "             ['--n', '3', '--workers', '1', '--out', 's.lmdb']):\n"
+            "    sys.argv = ['textrec', 'synth', *args]\n"
+            "    try:\n"
+            "        main()\n"
+            "    except SystemExit as exc:\n"
+            "        assert not exc.code, args\n"
+            "print([m for m in sys.modules if m.startswith(('torch', 'lightning', 'textrec.synth.dataset')) "
+            "and sys.modules[m] is not None])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
+    from PIL import Image
+
+    with Image.open(tmp_path / "grid.png") as grid:
+        assert grid.format == "PNG" and grid.size == (990, 928)  # 48 samples, 3 columns of 330 x 58
+    assert len((tmp_path / "dir" / "labels.tsv").read_text().splitlines()) == 3
+    assert (tmp_path / "s.lmdb" / "data.mdb").stat().st_size > 0
+
+
 def test_one_module_owns_the_model_file_names():
     """File names and metadata keys are written once, in textrec/modelfile.py."""
     names = ['"weights.safetensors"', '"config.json"', '"model.onnx"', '"textrec_config"', '"lm.npz"',

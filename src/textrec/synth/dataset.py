@@ -1,5 +1,6 @@
 """Synthetic data for training: a map-style source (sample i of a seed, so it mixes with real sources and
-shards under any sampler) and an IterableDataset that renders an endless stream in data-loader workers."""
+shards under any sampler) and an IterableDataset that renders an endless stream in data-loader workers.
+The torch-free parts of synth (render.py, write.py, preview.py) never import this module."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
 from textrec.data.sources import Source
+from textrec.synth.preview import preview_grid  # noqa: F401  (its old home: callers that import it from here)
 from textrec.synth.render import Renderer, SynthConfig
 
 
@@ -72,21 +74,3 @@ class SynthStream(IterableDataset):
             yield renderer.sample(self.seed, index)
             index += stride
 
-
-def preview_grid(renderer: Renderer, path: str, count: int = 48, seed: int = 0, columns: int = 3) -> None:
-    """A PNG of samples with their labels under each, for a person to check the generator."""
-    from PIL import ImageDraw, ImageFont
-
-    cell_w, cell_h = 330, 58
-    rows = -(-count // columns)
-    grid = Image.new("RGB", (columns * cell_w, rows * cell_h), "white")
-    draw = ImageDraw.Draw(grid)
-    font = ImageFont.load_default(size=12)
-    for i in range(count):
-        image, label = renderer.sample(seed, i)
-        x, y = (i % columns) * cell_w, (i // columns) * cell_h
-        thumb = image.copy()
-        thumb.thumbnail((cell_w - 10, 32))
-        grid.paste(thumb.convert("RGB"), (x + 5, y + 3))
-        draw.text((x + 5, y + 38), label if len(label) < 48 else label[:45] + "...", fill=(0, 0, 160), font=font)
-    grid.save(path)

@@ -38,6 +38,9 @@ def generate(config: SynthConfig, n: int, seed: int, workers: int | None = None,
         for args in chunks:
             yield from _render_chunk(args)
         return
+    # Once here first: a bad config or a missing extra is raised as itself, not as a broken process pool
+    # (and forked workers inherit the word lists and fonts already loaded).
+    Renderer(config)
     with ProcessPoolExecutor(workers, initializer=_init, initargs=(config,)) as pool:
         for rows in pool.map(_render_chunk, chunks):
             yield from rows

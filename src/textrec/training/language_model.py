@@ -1,24 +1,30 @@
 """Build the character n-gram language model (textrec.language.CharLM) from wordfreq's English word list.
 
-    python -m textrec.training.language_model --attach src/textrec/models/default
+    textrec lm build --attach src/textrec/models/default        (or: python -m textrec.training.language_model)
 
 `--attach MODEL` writes lm.npz into a model folder and names it in the model's config.json with the fusion
-weights, so `--decoder auto` (the default) decodes with it; `--out FILE` only writes the file.
+weights, so `--decoder auto` (the default) decodes with it; `--out FILE` only writes the file, and
+`textrec lm attach MODEL --lm FILE` puts such a file into a model later (or re-weighs the one it has).
 
 Witten-Bell interpolation (each context mixes its own counts with its shorter context's distribution, in
 proportion to how many different letters followed it): simple, no discount to tune, and good at character level.
 Words are counted by frequency to a power (`--power`; 0 = every word once), so common words weigh more without
 "the" drowning the rest. Written by hand: the n-gram toolkits (KenLM, SRILM) are native builds for word models.
+
+The `textrec lm` commands (cli.py) only translate their options into the functions here.
 """
 from __future__ import annotations
 
-import argparse
 import json
+import shutil
+import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from textrec.errors import TextrecError
 from textrec.language import ALPHABET, END, START, CharLM, longest_suffix_row
 from textrec.modelfile import CONFIG, LM_NAME
 
@@ -57,35 +63,73 @@ def build(words: dict[str, float], order: int = 6, min_count: float = 2.0) -> Ch
     return CharLM(list(rows), np.log(np.stack(list(rows.values()))), order)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--attach", type=Path, help="model folder: write lm.npz there and name it in config.json")
-    target.add_argument("--out", type=Path, help="only write the language model to this .npz file")
-    parser.add_argument("--weight", type=float, default=0.5, help="LM weight in the beam search (with --attach)")
-    parser.add_argument("--bonus", type=float, default=0.5, help="score bonus per letter (with --attach)")
-    parser.add_argument("--words", type=int, default=100_000, help="most frequent English words to count")
-    parser.add_argument("--order", type=int, default=6, help="n: letters of context + 1")
-    parser.add_argument("--power", type=float, default=0.5, help="word weight = frequency ** power")
-    parser.add_argument("--min-count", type=float, default=2.0, help="drop contexts seen less often than this")
-    args = parser.parse_args()
-    lm = build(english_words(args.words, args.power), args.order, args.min_count)
-    out = args.out or args.attach / LM_NAME
+def build_file(out: Path, words: int, order: int, power: float, min_count: float) -> CharLM:
+    """Build the English model and write it to `out` (a .npz file)."""
+    if out.suffix != ".npz":  # numpy would quietly append .npz and the file would not be where it was asked for
+        raise TextrecError(f"the language model file must end in .npz, got {out}")
+    if words < 1 or order < 1 or min_count < 0:
+        raise TextrecError(f"need words >= 1, order >= 1 and min_count >= 0; got {words}, {order}, {min_count}")
+    lm = build(english_words(words, power), order, min_count)
+    out.parent.mkdir(parents=True, exist_ok=True)
     lm.save(out)
-    print(f"{len(lm.rows)} contexts, order {args.order}, {out.stat().st_size / 1e6:.2f} MB: {out}")
-    if args.attach:
-        attach(args.attach, {"file": LM_NAME, "weight": args.weight, "bonus": args.bonus,
-                             "built": {"words": args.words, "order": args.order, "power": args.power,
-                                       "min_count": args.min_count}})
+    return lm
+
+
+def build_into(model: Path, weight: float, bonus: float, words: int, order: int, power: float,
+               min_count: float) -> Path:
+    """Build the English model as the model folder's lm.npz and name it, with its fusion weights, in config.json;
+    returns the file written."""
+    _read_config(model)  # a wrong folder is named before minutes of counting, not after
+    build_file(model / LM_NAME, words, order, power, min_count)
+    attach(model, {"file": LM_NAME, "weight": weight, "bonus": bonus,
+                   "built": {"words": words, "order": order, "power": power, "min_count": min_count}})
+    return model / LM_NAME
+
+
+def attach_file(model: Path, weight: float, bonus: float, lm_file: Path | None = None) -> Path:
+    """Attach an already built language model: `lm_file` copied into the folder as lm.npz, or without it the
+    lm.npz already there (to change the fusion weights without rebuilding); returns the folder's file."""
+    config = _read_config(model)
+    target = model / LM_NAME
+    source = lm_file or target
+    CharLM.load(source)  # a file that is not a language model is refused before the model is touched
+    spec: dict[str, Any] = {"file": LM_NAME, "weight": weight, "bonus": bonus}
+    if lm_file is None or (target.exists() and target.resolve() == lm_file.resolve()):
+        built = (config.get("language_model") or {}).get("built")
+        if built:  # the same file: its build settings still describe it
+            spec["built"] = built
+    else:
+        target.unlink(missing_ok=True)  # a link there is replaced, never written through
+        shutil.copyfile(lm_file, target)
+    attach(model, spec)
+    return target
 
 
 def attach(model: Path, spec: dict) -> None:
     """Name the language model (and its fusion weights) in the model's config.json."""
-    config_file = model / CONFIG
-    config = json.loads(config_file.read_text())
+    config = _read_config(model)
     config["language_model"] = spec
-    config_file.write_text(json.dumps(config, indent=2) + "\n")
-    print(f"attached to {config_file}; re-export the model's ONNX copy so it carries the same config")
+    (model / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _read_config(model: Path) -> dict:
+    config_file = model / CONFIG
+    if not config_file.is_file():
+        raise TextrecError(f"{model} is not a model folder: it has no {CONFIG}")
+    try:
+        config = json.loads(config_file.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TextrecError(f"cannot read {config_file}: {exc}") from None
+    if not isinstance(config, dict):
+        raise TextrecError(f"{config_file} is not a JSON object")
+    return config
+
+
+def main() -> None:
+    """`python -m textrec.training.language_model ARGS` is `textrec lm build ARGS`: one set of options."""
+    from textrec.cli import app
+
+    app(["lm", "build", *sys.argv[1:]], prog_name="python -m textrec.training.language_model")
 
 
 if __name__ == "__main__":
