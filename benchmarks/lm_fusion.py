@@ -38,7 +38,7 @@ def network_outputs(recognizer: Recognizer, images: list) -> list[tuple[np.ndarr
     outputs: list = []
 
     def keep(batch, widths):
-        logits, lengths = recognizer._run(batch, widths)
+        logits, lengths = recognizer.logits(batch, widths)
         outputs.extend(zip(logits, lengths))
         return [None] * len(batch)
 

@@ -49,8 +49,8 @@ def main() -> None:
             texts = [p.text for p in model.read_arrays(arrays)]
             results[name] = (texts, len(arrays) / (time.perf_counter() - start))
         batch, widths = pad_batch(arrays[:64], reference.preprocess)
-        diff = float(np.abs(models["ONNX fp32 (shipped model.onnx)"]._run(batch, widths)[0]
-                            - reference._run(batch, widths)[0]).max())
+        diff = float(np.abs(models["ONNX fp32 (shipped model.onnx)"].logits(batch, widths)[0]
+                            - reference.logits(batch, widths)[0]).max())
     base = results["PyTorch (weights.safetensors)"][0]
     lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node() or 'this machine'}, "
              f"{len(os.sched_getaffinity(0))} cores, {date.today()}; {len(rows)} images of iiit5k/test.tsv "

@@ -123,3 +123,24 @@ def test_dataset_pages_keeps_only_those_icdar_pages(tmp_path):
     assert LmdbSource(tmp_path / "p.lmdb").labels == ["222", "333"]
     bad = run("dataset", tmp_path / "icdar", "--pages", "two", "--out", tmp_path / "q.lmdb")
     assert bad.returncode == 2 and "--pages must be FIRST-LAST" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_test_command_evaluates_onnx_and_torch_backends_alike(tmp_path):
+    """`textrec test` reads through any backend (issue 20): the bundled model's ONNX copy and its PyTorch
+    weights score the same on the example crops."""
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("".join(f"{examples / name}\t{text}\n" for name, text in [
+        ("hello.png", "Hello"), ("station.png", "Station"), ("receipt-total.png", "TOTAL 12.50")]))
+    lines = {}
+    for backend in ("onnx", "torch"):
+        result = subprocess.run([sys.executable, "-m", "textrec.cli", "test", "--data", str(labels),
+                                 "--backend", backend, "--report", str(tmp_path / backend)],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        report = json.loads((tmp_path / backend / "report.json").read_text())
+        assert report["backend"] == {"onnx": "OnnxRecognizer", "torch": "Recognizer"}[backend]
+        lines[backend] = result.stdout.split("(")[0]  # without the timing
+    assert lines["onnx"] == lines["torch"] and "samples 3  accuracy 1.0000" in lines["onnx"]

@@ -63,8 +63,8 @@ def test_bundled_onnx_copy_agrees_with_the_weights():
 
     arrays = [prepare(image, torch_model.preprocess) for image in images]
     batch, widths = pad_batch(arrays, torch_model.preprocess)
-    onnx_logits, _ = onnx_model._run(batch, widths)
-    torch_logits, _ = torch_model._run(batch, widths)
+    onnx_logits, _ = onnx_model.logits(batch, widths)
+    torch_logits, _ = torch_model.logits(batch, widths)
     assert abs(onnx_logits - torch_logits).max() < 1e-3
     assert [p.text for p in onnx_model.read(images)] == [p.text for p in torch_model.read(images)]
 

@@ -51,3 +51,26 @@ def test_every_front_end_gives_the_same_answer(name, tmp_path, server):
     readings = {front: (answer["text"], answer["confidence"]) for front, answer in got.items()}
     assert len(set(readings.values())) == 1, readings
     assert got["cli"]["boxes"] == got["batch"]["boxes"] and len(got["cli"]["boxes"]) == len(got["cli"]["text"])
+
+
+def test_a_page_reads_the_same_through_every_front_end(tmp_path, server):
+    """The handwritten note in examples/ is a page in auto mode everywhere, the Lambda handler included."""
+    path = EXAMPLES / "note.png"
+    cli = json.loads(CliRunner().invoke(app, ["read", str(path), "--json"]).stdout)
+    out = tmp_path / "batch.jsonl"
+    run_batch([str(path)], out, progress=False, mode="auto")
+    batch = json.loads(out.read_text().splitlines()[0])
+    http = httpx.post(f"{server}/predict", files={"file": (path.name, path.read_bytes())}, timeout=60).json()
+    event = copy.deepcopy(EVENT)
+    event["body"] = base64.b64encode(path.read_bytes()).decode()
+    lambda_ = json.loads(handler(event, None)["body"])
+    python = textrec.read(path)
+    fronts = {"cli": cli, "batch": batch, "http": http, "lambda": lambda_}
+    assert {front: answer["mode"] for front, answer in fronts.items()} == dict.fromkeys(fronts, "page")
+    lines = {front: tuple((line["text"], line["confidence"]) for line in answer["lines"])
+             for front, answer in fronts.items()}
+    assert len(set(lines.values())) == 1 and len(lines["cli"]) >= 6, lines
+    assert {answer["text"] for answer in fronts.values()} == {python.text}
+    event["queryStringParameters"] = {"mode": "line"}  # the same options are honoured: one line, no page
+    forced = json.loads(handler(event, None)["body"])
+    assert "lines" not in forced and forced["text"] and forced["text"] != python.text

@@ -3,11 +3,13 @@ and the reader do not import the training side, and the runtime stays torch-free
 from __future__ import annotations
 
 import ast
+import inspect
 import subprocess
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
 
 
 def module_imports() -> dict[str, set[str]]:
@@ -137,3 +139,23 @@ def test_a_strangers_model_config_asking_for_huge_sizes_is_refused_by_key():
             check_model_config(bad, "m")
     with pytest.raises(TextrecError, match="charset"):
         check_model_config({**good, "charset": "x" * 100_000}, "m")
+
+
+def test_backends_are_reached_through_their_public_protocol():
+    """Export checks, benchmarks and tests call `logits`/`encode`/`step` (textrec.inference.Backend), not a
+    backend's private methods."""
+    import re
+
+    from textrec.inference import Backend
+    from textrec.recognizer import Recognizer, TorchScriptRecognizer
+    from textrec.runtime import OnnxRecognizer
+
+    private = re.compile(r"(?<!self)\.(_run|_encode|_step|_configure)\(")
+    offenders = [f"{path.relative_to(ROOT)}:{number}" for folder in ("src", "benchmarks", "tests", "tools")
+                 for path in (ROOT / folder).rglob("*.py")
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if private.search(line)]
+    assert offenders == []
+    for backend in (Recognizer, TorchScriptRecognizer, OnnxRecognizer):  # TorchScript exports CTC models only
+        names = ("logits",) if backend is TorchScriptRecognizer else ("logits", "encode", "step")
+        assert all("NotImplementedError" not in inspect.getsource(getattr(backend, name)) for name in names)
+    assert {"logits", "encode", "step"} <= set(dir(Backend))

@@ -292,6 +292,8 @@ def test(
     visualize: Optional[Path] = typer.Option(None, help="Attention models: write each sample with the attention of "
                                              "each decoded character drawn over it, into DIR/correct and "
                                              "DIR/incorrect."),
+    backend: str = typer.Option("auto", help="auto (ONNX when the model folder has model.onnx, as textrec read "
+                                "does), onnx, or torch."),
 ) -> None:
     """Evaluate a model: CER, word accuracy, character BLEU; optional report with pictures."""
     from textrec.testing import evaluate
@@ -299,7 +301,7 @@ def test(
     if split not in (None, "train", "test"):
         raise TextrecError(f"--split must be train or test, got {split!r}")
     result = evaluate(model, data, split=split, protocol=protocol, report=report, decoder=decoder, limit=limit,
-                      batch_size=batch_size, visualize=visualize)
+                      batch_size=batch_size, visualize=visualize, backend=backend)
     m = result["metrics"]
     typer.echo(f"samples {m['samples']}  accuracy {m['accuracy']:.4f}  CER {m['cer']:.4f}  "
                f"char-BLEU {m['char_bleu']:.4f}  skipped {result['skipped_count']}  ({m['ms_per_image']:.2f} ms/image)")

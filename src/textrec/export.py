@@ -143,7 +143,7 @@ def _compare(model: str | Path, exported, images: list[Any]) -> dict[str, float]
     batch, widths = pad_batch(arrays, reference.preprocess)
 
     def raw(reader) -> np.ndarray:
-        return reader._encode(batch) if reader.attention else reader._run(batch, widths)[0]
+        return reader.encode(batch) if reader.attention else reader.logits(batch, widths)[0]
 
     diff = float(np.abs(raw(reference) - raw(exported)).max())
     texts = [[p.text for p in read_sorted(arrays, reference.preprocess, reader._predict)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -92,11 +93,31 @@ def _load_lm(path: str) -> CharLM:
     return CharLM.load(path)  # once per process: the server, batch workers and read() share it
 
 
+class Backend(Protocol):
+    """The backend protocol: what a network runtime (ONNX Runtime, PyTorch, TorchScript) adds to BatchReader, and
+    what export checks, tests and benchmarks may call. Inputs are preprocessed batches (N, 1, H, W) float32,
+    padded on the right, with each image's true width in `widths`."""
+
+    attention: bool  # True: encode + step (attention decoder); False: logits (CTC)
+
+    def logits(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CTC: (N, T, classes) log-probabilities and each image's number of valid frames."""
+        ...
+
+    def encode(self, batch: np.ndarray) -> np.ndarray:
+        """Attention: the encoder's memory (N, T, D)."""
+        ...
+
+    def step(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray, memory: np.ndarray,
+             mask: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Attention: one decoder step, (log-probabilities, h, c)."""
+        ...
+
+
 class BatchReader:
     """What every recognizer does once its model is loaded: charset and preprocessing from the model's config,
-    decoder settings, and `read` for one image or many. A CTC backend adds `_run` (a padded batch to logits);
-    an attention backend adds `_encode`, `_step`, `layers`, `hidden` and `max_length`, and the decoding loop here
-    drives them."""
+    decoder settings, and `read` for one image or many. Each backend subclass implements `Backend` (`logits`
+    for CTC; `encode`, `step`, `layers`, `hidden` and `max_length` for attention) and the decoding here drives it."""
 
     def _configure(self, config: dict, decoder: str, beam_width: int, lexicon: Iterable[str] | None,
                    batch_size: int, folder: Path | None = None) -> None:
@@ -144,13 +165,13 @@ class BatchReader:
 
     def _predict(self, batch: np.ndarray, widths: np.ndarray) -> list[Prediction]:
         if self.attention:
-            memory = self._encode(batch)
+            memory = self.encode(batch)
             lengths = output_lengths(widths, self.width_stride, memory.shape[1])
             mask = (np.arange(memory.shape[1])[None, :] < lengths[:, None]).astype(np.float32)
             beams = self.beam_width if self.decoder == "beam" else 1
-            return attention_search(memory, mask, self._initial_state(len(batch)), self._step, self.charset,
+            return attention_search(memory, mask, self._initial_state(len(batch)), self.step, self.charset,
                                     self.charset.num_classes, self.max_length, beams)
-        logits, lengths = self._run(batch, widths)
+        logits, lengths = self.logits(batch, widths)
         predictions = decode_batch(logits, lengths, self.charset, self.decoder, self.beam_width, self.lexicon,
                                    self.fusion)
         if self.calibration is not None:
@@ -163,5 +184,5 @@ class BatchReader:
         zeros = np.zeros((self.layers, n, self.hidden), dtype=np.float32)
         return zeros, zeros.copy()
 
-    def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def logits(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError

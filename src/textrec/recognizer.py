@@ -63,7 +63,7 @@ class Recognizer(BatchReader):
     def name(self) -> str:
         return self.path.name
 
-    def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def logits(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         with torch.inference_mode():
@@ -71,13 +71,13 @@ class Recognizer(BatchReader):
         return logits, output_lengths(widths, self.network.width_stride, logits.shape[1])
 
     # attention decoders: the decoding loop in textrec.inference drives these (as it does the ONNX graphs)
-    def _encode(self, batch: np.ndarray) -> np.ndarray:
+    def encode(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
             return self.network.encode(torch.from_numpy(batch)).float().numpy()
 
-    def _step(self, tokens, h, c, memory, mask) -> tuple[np.ndarray, ...]:
+    def step(self, tokens, h, c, memory, mask) -> tuple[np.ndarray, ...]:
         import torch
 
         with torch.inference_mode():
@@ -126,7 +126,7 @@ class TorchScriptRecognizer(BatchReader):
     def name(self) -> str:
         return self.path.stem
 
-    def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def logits(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         with torch.inference_mode():

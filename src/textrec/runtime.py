@@ -66,10 +66,10 @@ class OnnxRecognizer(BatchReader):
             raise TextrecError(f"{self.path} needs its decoder step graph {step_file} beside it")
         self.step_session = onnx_session(step_file, threads, "ONNX step graph")
 
-    def _encode(self, batch: np.ndarray) -> np.ndarray:
+    def encode(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
 
-    def _step(self, tokens, h, c, memory, mask) -> tuple[np.ndarray, ...]:
+    def step(self, tokens, h, c, memory, mask) -> tuple[np.ndarray, ...]:
         feeds = {"tokens": tokens.astype(np.int64), "h": h.astype(np.float32), "c": c.astype(np.float32),
                  "memory": memory.astype(np.float32), "mask": mask.astype(np.float32)}
         return tuple(self.step_session.run(None, feeds))
@@ -79,6 +79,6 @@ class OnnxRecognizer(BatchReader):
         # model.onnx inside a model folder (the bundled default) is named after its folder
         return self.path.parent.name if self.path.name == ONNX_NAME else self.path.stem
 
-    def _run(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def logits(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
         return logits, output_lengths(widths, self.width_stride, logits.shape[1])

@@ -24,14 +24,18 @@ from textrec.preprocess import resize
 
 def evaluate(model: str | Path | None, data: list[str], split: str | None = None, protocol: str = "exact",
              report: Path | None = None, decoder: str = "auto", limit: int | None = None,
-             batch_size: int = 64, visualize: Path | None = None) -> dict[str, Any]:
-    """Metrics of `model` on labeled `data`; `report` adds pictures and per-sample results, `visualize` (attention
-    models) writes each sample with its per-character attention maps into correct/ and incorrect/."""
-    from textrec.recognizer import Recognizer
+             batch_size: int = 64, visualize: Path | None = None, backend: str = "auto") -> dict[str, Any]:
+    """Metrics of `model` on labeled `data`, read by `backend` (auto, onnx, torch: as `textrec read` loads it);
+    `report` adds pictures and per-sample results, `visualize` (attention models, PyTorch) writes each sample
+    with its per-character attention maps into correct/ and incorrect/."""
+    from textrec.recognizer import load_recognizer
 
     if protocol not in PROTOCOLS:
         raise TextrecError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
-    recognizer = Recognizer(model, decoder=decoder, batch_size=batch_size)
+    if visualize and backend == "onnx":
+        raise TextrecError("--visualize draws attention maps from the PyTorch network: use --backend torch")
+    recognizer = load_recognizer(model, "torch" if visualize else backend, decoder=decoder,
+                                 batch_size=batch_size)
     if visualize and not recognizer.attention:
         raise TextrecError("--visualize draws attention maps: it needs an attention model (network name attn)")
     keep_images = bool(report or visualize)
@@ -61,8 +65,8 @@ def evaluate(model: str | Path | None, data: list[str], split: str | None = None
     pred_n = [normalize(p, protocol) for p in predictions]
     gold_n = [normalize(g, protocol) for g in golds]
     metrics = dict(summarize(pred_n, gold_n), protocol=protocol, ms_per_image=1000 * elapsed / len(golds))
-    result = {"model": str(recognizer.path), "data": data, "split": split, "metrics": metrics,
-              "skipped_count": len(skipped), "skipped": skipped}
+    result = {"model": str(recognizer.path), "backend": type(recognizer).__name__, "data": data, "split": split,
+              "metrics": metrics, "skipped_count": len(skipped), "skipped": skipped}
     if report:
         report.mkdir(parents=True, exist_ok=True)
         samples = [{"name": n, "gold": g, "prediction": p, "correct": pn == gn}

@@ -35,6 +35,7 @@ from textrec.serve.images import (
     API_KEY_MESSAGE,
     Crop,
     RequestError,
+    answer,
     check_request_pixels,
     crop_arrays,
     image_arrays,
@@ -280,15 +281,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 metrics.images.inc()
                 return decided
         return await loop.run_in_executor(decoders, crop_arrays, image, recognizer.preprocess)
-
-    def answer(decided: PageResult | CropResult) -> dict:
-        return page_answer(decided) if isinstance(decided, PageResult) else reading(decided.prediction)
-
-    def page_answer(result: PageResult) -> dict:
-        lines = [line.to_dict() for line in result.lines]
-        confidence = sum(line["confidence"] for line in lines) / len(lines) if lines else 0.0
-        return {"text": result.text, "confidence": round(confidence, 4), "chars": [], "mode": "page",
-                "width": result.width, "height": result.height, "lines": lines}
 
     @app.post("/predict", response_model=PredictionOut, responses=ERRORS, dependencies=[Depends(require_key)],
               summary="Read one image")

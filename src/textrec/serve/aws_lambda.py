@@ -1,11 +1,12 @@
 """AWS Lambda handler for an API Gateway proxy event (REST API v1 or HTTP API v2 payloads).
 
     POST /predict   body: the image bytes (binary media type, API Gateway base64-encodes them), or JSON
-                    {"b64": "..."} for one image, or TF Serving's {"instances": [{"b64": "..."}, ...]}
+                    {"b64": "...", "mode": "auto"} for one image, or TF Serving's {"instances": [{"b64": ...}]}
+                    ?mode=word|line|page|auto (default auto, as everywhere: textrec.reading.Reader decides)
     GET  /healthz
 
-The model (TEXTREC_MODEL, default: the bundled one) loads once per container, on the first call. Same
-limits and JSON errors as the HTTP server; torch-free with an ONNX model.
+The model (TEXTREC_MODEL, default: the bundled one) loads once per container, on the first call; the line
+detector at the first page. Same limits, answers and JSON errors as the HTTP server; torch-free with ONNX.
 """
 from __future__ import annotations
 
@@ -16,16 +17,16 @@ import logging
 import time
 from typing import Any
 
-from textrec.inference import most_confident
+from textrec.errors import TextrecError
 from textrec.serve.images import (
     API_KEY_MESSAGE,
     RequestError,
+    answer,
     check_request_pixels,
     decode_base64,
-    image_arrays,
     instance_images,
     key_matches,
-    reading,
+    page_image,
     tf_prediction,
 )
 from textrec.serve.settings import ServeSettings
@@ -34,15 +35,19 @@ log = logging.getLogger("textrec.lambda")
 _state: dict[str, Any] = {}
 
 
-def _recognizer():
-    if "recognizer" not in _state:
+def _reader():
+    """The Reader every front end reads through, built once per container."""
+    if "reader" not in _state:
+        from textrec.reading import Reader
         from textrec.recognizer import load_recognizer
 
         settings = ServeSettings.from_env()
+        recognizer = load_recognizer(settings.model, settings.backend, batch_size=settings.batch_size,
+                                     threads=settings.threads)
         _state["settings"] = settings
-        _state["recognizer"] = load_recognizer(settings.model, settings.backend, batch_size=settings.batch_size,
-                                               threads=settings.threads)
-    return _state["recognizer"], _state["settings"]
+        _state["reader"] = Reader(recognizer, "auto", settings.detector, max_pixels=settings.max_pixels,
+                                  threads=settings.threads)
+    return _state["reader"], _state["settings"]
 
 
 def _reply(status: int, body: dict) -> dict:
@@ -67,19 +72,29 @@ def _request(event: dict) -> tuple[str, str, dict[str, str], bytes]:
     return method.upper(), path, headers, raw
 
 
-def _images(headers: dict[str, str], raw: bytes, settings: ServeSettings) -> tuple[list[bytes], bool]:
-    """The image bytes in the body, and whether the caller used the TF Serving shape."""
+def _images(headers: dict[str, str], raw: bytes, settings: ServeSettings) -> tuple[list[bytes], bool, str | None]:
+    """The image bytes in the body, whether the caller used the TF Serving shape, and a mode given in JSON."""
     if "json" not in headers.get("content-type", ""):
-        return [raw], False
+        return [raw], False, None
     try:
         payload = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise RequestError(422, "body is not valid JSON") from None
     if isinstance(payload, dict) and "instances" in payload:
-        return instance_images(payload["instances"], settings.max_batch_images, settings.max_upload_bytes), True
+        return instance_images(payload["instances"], settings.max_batch_images, settings.max_upload_bytes), True, None
     if isinstance(payload, dict) and "b64" in payload:
-        return [decode_base64(payload["b64"], settings.max_upload_bytes)], False
+        mode = payload.get("mode")
+        return [decode_base64(payload["b64"], settings.max_upload_bytes)], False, None if mode is None else str(mode)
     raise RequestError(422, 'JSON body needs "b64" (one image) or "instances" (TF Serving style)')
+
+
+def _mode(event: dict, given: str | None) -> str:
+    from textrec.reading import MODES
+
+    mode = given or ((event.get("queryStringParameters") or {}).get("mode")) or "auto"
+    if mode not in MODES:
+        raise RequestError(422, f"mode must be word, line, page or auto, got {mode!r}")
+    return mode
 
 
 def handler(event: dict, context: Any = None) -> dict:
@@ -93,21 +108,26 @@ def handler(event: dict, context: Any = None) -> dict:
             return _reply(200, {"status": "ok"})
         if method != "POST":
             raise RequestError(405, f"{method} {path}: use POST with an image")
-        recognizer, settings = _recognizer()
+        reader, settings = _reader()
         if not key_matches(headers.get("x-api-key"), settings.api_key):
             raise RequestError(401, API_KEY_MESSAGE)
-        blobs, tf_style = _images(headers, raw, settings)
+        blobs, tf_style, given_mode = _images(headers, raw, settings)
+        mode = "line" if tf_style else _mode(event, given_mode)  # TF Serving instances are word/line images
         check_request_pixels(blobs, settings.max_request_pixels)
-        crops = [image_arrays(blob, recognizer.preprocess, settings.max_upload_bytes, settings.max_pixels,
-                              f"image {i}" if len(blobs) > 1 else "image") for i, blob in enumerate(blobs)]
-        predictions = most_confident(recognizer.read_arrays([a for crop in crops for a in crop.arrays]),
-                                     [crop.angles for crop in crops])
+        images = [page_image(blob, settings.max_upload_bytes, settings.max_pixels,
+                             f"image {i}" if len(blobs) > 1 else "image") for i, blob in enumerate(blobs)]
+        try:
+            decided = [reader.decide(image, mode) for image in images]
+        except TextrecError as exc:  # e.g. no line detector in this container
+            raise RequestError(503, f"page mode is unavailable here: {exc}") from None
+        crops = iter(reader.read_crops([image for image, d in zip(images, decided) if d is None]))
+        results = [d if d is not None else next(crops) for d in decided]
     except RequestError as exc:
         return _reply(exc.status, {"error": exc.message})
     except Exception:  # logged for the operator; the caller gets JSON, not a Lambda runtime error
         log.exception("unexpected error")
         return _reply(500, {"error": "internal error (logged)"})
     if tf_style:
-        return _reply(200, {"predictions": [tf_prediction(p) for p in predictions]})
-    return _reply(200, {**reading(predictions[0]), "model": recognizer.name,
+        return _reply(200, {"predictions": [tf_prediction(r.prediction) for r in results]})
+    return _reply(200, {**answer(results[0]), "model": reader.recognizer.name,
                         "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)})

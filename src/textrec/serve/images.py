@@ -134,6 +134,18 @@ def reading(prediction: Prediction) -> dict:
             "turned": prediction.turned}
 
 
+def answer(decided: Any) -> dict:
+    """The answer for what the Reader decided: a page with its lines (mode "page"), or one reading."""
+    from textrec.pages.pipeline import PageResult
+
+    if not isinstance(decided, PageResult):
+        return reading(decided.prediction)
+    lines = [line.to_dict() for line in decided.lines]
+    confidence = sum(line["confidence"] for line in lines) / len(lines) if lines else 0.0
+    return {"text": decided.text, "confidence": round(confidence, 4), "chars": [], "mode": "page",
+            "width": decided.width, "height": decided.height, "lines": lines}
+
+
 def tf_prediction(prediction: Prediction) -> dict:
     """One entry of TF Serving's `predictions`: per-character confidences as a plain list."""
     return {"text": prediction.text, "confidence": round(prediction.confidence, 4),
