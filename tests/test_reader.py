@@ -113,6 +113,19 @@ def test_version_and_an_image_on_standard_input():
     assert reading["input"] == "-" and reading["text"] == "Hello"
 
 
+SIDEWAYS_RECEIPT = Path(__file__).resolve().parents[2] / "shared" / "data" / "sroie" / "pages" / "241.jpg"
+
+
+@pytest.mark.skipif(not SIDEWAYS_RECEIPT.is_file(), reason="needs ../shared/data/sroie (see ../shared/README.md)")
+def test_a_sideways_receipt_whose_scraps_read_confidently_is_still_turned(reader):
+    """SROIE page 241 on its side reads as scraps with a mean confidence above the 'sure' level: few confident
+    characters now send it to the other turns too (benchmarks/ORIENTATION.md)."""
+    from PIL import Image as PILImage
+
+    page = reader.read([PILImage.open(SIDEWAYS_RECEIPT).convert("L").rotate(270, expand=True)])[0]
+    assert isinstance(page, PageResult) and page.turned == 90 and len(page.lines) > 20
+
+
 @pytest.mark.parametrize("angle", [90, 180, 270])
 def test_a_turned_page_is_found_turned_and_read_upright(reader, angle):
     from rapidfuzz.distance import Levenshtein

@@ -80,7 +80,8 @@ def friendly(command: Callable) -> Callable:
 def read(
     images: List[str] = typer.Argument(..., help="Image or PDF files, folders or globs; - reads an image from stdin."),
     model: Optional[Path] = typer.Option(None, "--model", "-m",
-                                         help="Model folder, .safetensors or exported .onnx file (default: bundled)."),
+                                         help="Model folder, .safetensors or exported .onnx file, or a bundled "
+                                              "model's name: default, handwriting."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
     decoder: str = typer.Option("auto", help="greedy, beam, lm (beam search with the model's language model), or "
                                 "auto: lm when the model comes with one (the bundled model does), else greedy."),
@@ -350,10 +351,10 @@ def export(
 ) -> None:
     """Export a model to ONNX or TorchScript (dynamic batch and width, config inside) and check it against PyTorch."""
     from textrec.export import check_format, export_onnx, export_torchscript, parity, sample_images, torchscript_parity
-    from textrec.recognizer import default_model_path
+    from textrec.recognizer import model_path
 
     check_format(fmt, quantize)
-    model = model or default_model_path()
+    model = model_path(model)
     if fmt == "onnx":
         export_onnx(model, out, quantize=quantize)
     else:
@@ -377,7 +378,8 @@ def export(
 @friendly
 def serve(
     model: Optional[Path] = typer.Option(None, "--model", "-m", envvar="TEXTREC_MODEL",
-                                         help="Model folder or .onnx file (default: bundled; also TEXTREC_MODEL)."),
+                                         help="Model folder or .onnx file, or a bundled model's name (default: "
+                                              "default; also TEXTREC_MODEL)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for all interfaces)."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),

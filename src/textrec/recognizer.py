@@ -36,6 +36,22 @@ def default_model_path() -> Path:
     return path
 
 
+def bundled_models() -> list[str]:
+    """Names of the models in this install (`--model NAME`): default, handwriting, ..."""
+    return sorted(p.name for p in MODELS_DIR.iterdir()
+                  if p.is_dir() and p.name != "detector" and ((p / CONFIG).is_file() or (p / ONNX_NAME).is_file()))
+
+
+def model_path(model: str | Path | None) -> Path:
+    """A model given as a path, or by the name of a bundled one (a path that exists wins); None: the default."""
+    if not model:
+        return default_model_path()
+    path = Path(model)
+    if not path.exists() and str(model) in bundled_models():
+        return MODELS_DIR / str(model)
+    return path
+
+
 class Recognizer(BatchReader):
     """A PyTorch model loaded once; `read` takes one image or many (paths, bytes, PIL images, arrays)."""
 
@@ -48,7 +64,7 @@ class Recognizer(BatchReader):
 
         from textrec.model_io import load_model
 
-        self.path = Path(model) if model else default_model_path()
+        self.path = model_path(model)
         self.network, config = load_model(self.path)
         self._configure(config, decoder, beam_width, lexicon, batch_size,
                         self.path if self.path.is_dir() else self.path.parent)
@@ -139,7 +155,7 @@ def resolve_backend(model: str | Path | None, backend: str = "auto") -> tuple[Pa
     torch; else torch. The folder's config.json stays the source of truth; its ONNX copy is tested to agree."""
     if backend not in BACKENDS:
         raise TextrecError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    path = Path(model) if model else default_model_path()
+    path = model_path(model)
     if path.suffix == ".pt":
         if backend == "onnx":
             raise TextrecError(f"{path} is a TorchScript file; it runs on PyTorch only")

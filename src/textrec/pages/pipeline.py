@@ -18,7 +18,8 @@ from textrec.preprocess import MAX_PIXELS, ImageInput, describe, load_image, nor
 
 MAX_PAGE_PIXELS = MAX_PIXELS  # one limit for every image (preprocess.MAX_PIXELS)
 DESKEW_DEGREES = 1.0  # a median line angle above this re-runs detection on the page turned upright
-SURE_PAGE = 0.3  # a page read with this reading quality or more is taken as it is, without trying other turns
+SURE_PAGE = 0.3  # a page read with this reading quality or more...
+SURE_CHARS = 50.0  # ...and this many confidently read characters is taken as it is, without trying other turns
 TURNS = (180, 90, 270)  # tried, in this order, when it is less
 TURN_MARGIN = 1.5  # a turned reading must read this many times the confident characters of the page as given
 LONG_LINE_WIDTH = 16_384  # page lines are never squeezed: a 100+ character line keeps its aspect ratio
@@ -94,7 +95,7 @@ class PageReader:
         start = time.perf_counter()
         page = load_image(source, self.max_pixels)
         result = self._read_as_is(page, min_rows)
-        if result is None or reading_quality(result) < SURE_PAGE:
+        if result is None or reading_quality(result) < SURE_PAGE or confident_chars(result) < SURE_CHARS:
             for angle in TURNS:
                 if angle == 180 and result is None:
                     continue  # upside down has the same rows: too few either way
