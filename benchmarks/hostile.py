@@ -180,6 +180,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- rows of the report
