@@ -200,7 +200,8 @@ def _run_ray(todo: list[str], writer: ResultWriter, advance, model: str | None, 
             pending[actor.read.remote(chunk)] = actor
 
     for actor in actors:  # two chunks in flight per actor: it never waits for the driver
-        submit(actor), submit(actor)
+        submit(actor)
+        submit(actor)
     try:
         while pending:
             finished, _ = ray.wait(list(pending), num_returns=1)

@@ -48,7 +48,9 @@ def greedy_decode(probs: np.ndarray, charset: Charset) -> Prediction:
     for t, k in enumerate(best):
         if k != charset.blank:
             if k != previous:
-                indices.append(int(k)), confs.append(float(probs[t, k])), columns.append(t)
+                indices.append(int(k))
+                confs.append(float(probs[t, k]))
+                columns.append(t)
             elif probs[t, k] > confs[-1]:
                 confs[-1], columns[-1] = float(probs[t, k]), t
         previous = k
@@ -220,7 +222,8 @@ def decode_attention_logits(logits: np.ndarray, charset: Charset) -> list[Predic
             k = int(step.argmax())
             if k == END_TOKEN:
                 break
-            indices.append(k), confs.append(float(step[k]))
+            indices.append(k)
+            confs.append(float(step[k]))
         results.append(Prediction(charset.decode(indices), float(np.prod(confs)) if confs else 1.0, confs))
     return results
 
@@ -245,7 +248,9 @@ def _greedy_search(memory, mask, state, step, charset, start_token, max_length) 
     n = memory.shape[0]
     tokens = np.full(n, start_token, dtype=np.int64)
     h, c = state
-    chosen, confs, maps = [[] for _ in range(n)], [[] for _ in range(n)], [[] for _ in range(n)]
+    chosen: list[list[int]] = [[] for _ in range(n)]
+    confs: list[list[float]] = [[] for _ in range(n)]
+    maps: list[list[list[float]]] = [[] for _ in range(n)]
     finished = np.zeros(n, dtype=bool)
     for _ in range(max_length):
         logits, h, c, weights = step(tokens, h, c, memory, mask)
@@ -255,7 +260,8 @@ def _greedy_search(memory, mask, state, step, charset, start_token, max_length) 
             if tokens[i] == END_TOKEN:
                 finished[i] = True
             else:
-                chosen[i].append(int(tokens[i])), confs[i].append(float(probs[i, tokens[i]]))
+                chosen[i].append(int(tokens[i]))
+                confs[i].append(float(probs[i, tokens[i]]))
                 maps[i].append(weights[i].astype(float).tolist())
         if finished.all():
             break
@@ -264,7 +270,8 @@ def _greedy_search(memory, mask, state, step, charset, start_token, max_length) 
 
 def _beam_one(memory, mask, state, step, charset, start_token, max_length, beam_width) -> Prediction:
     # a hypothesis: (log-probability, tokens, char confidences, attention maps, h, c)
-    beams = [(0.0, [], [], [], state[0], state[1])]
+    beams: list[tuple[float, list[int], list[float], list[list[float]], np.ndarray, np.ndarray]] = [
+        (0.0, [], [], [], state[0], state[1])]
     done: list[tuple] = []
     for _ in range(max_length):
         tokens = np.array([b[1][-1] if b[1] else start_token for b in beams], dtype=np.int64)

@@ -12,7 +12,7 @@ import numpy as np
 try:
     from rapidfuzz.distance import Levenshtein
 except ImportError:  # the GPU training machine has no rapidfuzz: validation falls back to edit_distance below
-    Levenshtein = None
+    Levenshtein = None  # type: ignore[assignment]  # an optional module: None when absent, checked below
 
 PROTOCOLS = {
     "exact": lambda s: s,
@@ -76,7 +76,8 @@ def confusions(predictions: Sequence[str], golds: Sequence[str]) -> Counter:
     """(gold char, predicted char) counts from the edit alignment; '' stands for an insertion or deletion."""
     counts: Counter = Counter()
     for pred, gold in zip(predictions, golds):
-        for op, i, j in Levenshtein.editops(gold, pred):
+        for edit in Levenshtein.editops(gold, pred):
+            op, i, j = edit.tag, edit.src_pos, edit.dest_pos
             if op == "replace":
                 counts[(gold[i], pred[j])] += 1
             elif op == "delete":
@@ -111,9 +112,9 @@ def plot_confusions(counts: Counter, path: Path, top: int = 20) -> None:
     ax.set_xticks(range(len(cols)), [show(c) for c in cols])
     ax.set_yticks(range(len(rows)), [show(r) for r in rows])
     ax.set_xlabel("predicted"), ax.set_ylabel("gold")
-    for (r, c), n in np.ndenumerate(matrix):
-        if n:
-            ax.text(c, r, int(n), ha="center", va="center", fontsize=8)
+    for (r, c), value in np.ndenumerate(matrix):
+        if value:
+            ax.text(c, r, str(int(value)), ha="center", va="center", fontsize=8)
     ax.set_title(f"top {len(common)} confusions" if common else "no confusions")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

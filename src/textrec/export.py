@@ -15,6 +15,7 @@ import torch
 from textrec.errors import TextrecError
 from textrec.model_io import load_model
 from textrec.modelfile import METADATA_KEY, TORCHSCRIPT_CONFIG
+from textrec.networks.attention import AttentionRecognizer
 from textrec.preprocess import PreprocessConfig, pad_batch, prepare
 
 
@@ -31,8 +32,10 @@ def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opse
     example = torch.zeros(1, 1, preprocess.height, 100)
     metadata = dict(config, width_stride=int(network.width_stride), exported_from=str(model), quantized=quantize)
     _copy_language_model(model, config, out, metadata)
-    graphs = []  # (module, inputs, input names, output names, dynamic axes, destination)
-    if network.decoder == "attention":
+    # (module, inputs, input names, output names, dynamic axes, destination)
+    graphs: list[tuple[torch.nn.Module, tuple[torch.Tensor, ...], list[str], list[str], dict[str, dict[int, str]],
+                       Path]] = []
+    if isinstance(network, AttentionRecognizer):  # network.decoder == "attention"
         step_out = out.with_name(out.stem + ".step.onnx")
         metadata["attention"] = {"step_graph": step_out.name, "layers": network.layers, "hidden": network.hidden,
                                  "max_length": network.max_length}
@@ -70,7 +73,7 @@ def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opse
 
 
 class _Encoder(torch.nn.Module):
-    def __init__(self, network: torch.nn.Module):
+    def __init__(self, network: AttentionRecognizer):
         super().__init__()
         self.network = network
 
@@ -79,7 +82,7 @@ class _Encoder(torch.nn.Module):
 
 
 class _Step(torch.nn.Module):
-    def __init__(self, network: torch.nn.Module):
+    def __init__(self, network: AttentionRecognizer):
         super().__init__()
         self.network = network
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from PIL import Image
 
 from textrec.calibration import load_calibration
 from textrec.charset import Charset
@@ -15,7 +16,16 @@ from textrec.decoding import LanguageFusion, Prediction, attention_search, decod
 from textrec.errors import TextrecError
 from textrec.language import CharLM
 from textrec.modelfile import check_model_config, inside  # noqa: F401  (check_model_config re-exported)
-from textrec.preprocess import ImageInput, PreprocessConfig, load_image, pad_batch, padded_width, prepare_turns, turns
+from textrec.preprocess import (
+    ImageInput,
+    PreprocessConfig,
+    as_inputs,
+    load_image,
+    pad_batch,
+    padded_width,
+    prepare_turns,
+    turns,
+)
 
 MIN_TURNED_CHARS = 2  # a turned tall crop of one character reads as confident junk ('1' as '-', 'IN' as '=')
 
@@ -119,6 +129,11 @@ class BatchReader:
     decoder settings, and `read` for one image or many. Each backend subclass implements `Backend` (`logits`
     for CTC; `encode`, `step`, `layers`, `hidden` and `max_length` for attention) and the decoding here drives it."""
 
+    width_stride: int  # input pixels per output column; set by each backend
+    layers: int  # attention decoders only: the decoder's layers, hidden size and longest reading
+    hidden: int
+    max_length: int
+
     def _configure(self, config: dict, decoder: str, beam_width: int, lexicon: Iterable[str] | None,
                    batch_size: int, folder: Path | None = None) -> None:
         """`folder` holds the model's files (its language model, if the config names one)."""
@@ -137,7 +152,10 @@ class BatchReader:
         if wants_lm and self.attention:
             raise TextrecError("--decoder lm fuses a language model into CTC beam search; this model has an "
                                "attention decoder")
-        self.lm, weight, bonus = load_language_model(config, folder) if wants_lm else (None, 0.0, 0.0)
+        self.lm: CharLM | None = None
+        weight = bonus = 0.0
+        if wants_lm:
+            self.lm, weight, bonus = load_language_model(config, folder)
         self.fusion = LanguageFusion(self.lm, self.charset, weight, bonus) if self.lm else None
         if wants_lm:
             self.decoder = "lm"
@@ -149,11 +167,11 @@ class BatchReader:
 
     def read(self, images: ImageInput | Sequence[ImageInput]) -> Prediction | list[Prediction]:
         """One image (path, bytes, PIL image, array) gives one Prediction; a list gives a list."""
-        single = not isinstance(images, (list, tuple))
-        results = self.read_images([load_image(image) for image in ([images] if single else images)])
+        inputs, single = as_inputs(images)
+        results = self.read_images([load_image(image) for image in inputs])
         return results[0] if single else results
 
-    def read_images(self, images: Sequence[object]) -> list[Prediction]:
+    def read_images(self, images: Sequence[Image.Image]) -> list[Prediction]:
         """Recognize loaded (PIL, gray) images; a tall crop is also read turned a quarter each way and its most
         confident reading kept (vertical signs), with `turned` saying how it was read."""
         arrays = [array for image in images for array in prepare_turns(image, self.preprocess)]
@@ -185,4 +203,11 @@ class BatchReader:
         return zeros, zeros.copy()
 
     def logits(self, batch: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def encode(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def step(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray, memory: np.ndarray,
+             mask: np.ndarray) -> tuple[np.ndarray, ...]:
         raise NotImplementedError

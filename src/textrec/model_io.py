@@ -13,7 +13,7 @@ from textrec import __version__
 from textrec.charset import Charset
 from textrec.errors import TextrecError
 from textrec.modelfile import CONFIG, FORMAT, FORMAT_VERSION, METADATA_KEY, WEIGHTS, check_model_config, inside
-from textrec.networks import build_network
+from textrec.networks import Network, build_network
 from textrec.preprocess import PreprocessConfig
 
 
@@ -95,7 +95,7 @@ def _file_metadata_config(path: Path) -> dict[str, Any]:
         raise TextrecError(f"model file {path}: its config metadata is not valid JSON: {exc}") from None
 
 
-def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+def load_model(path: str | Path) -> tuple[Network, dict[str, Any]]:
     """The network (in eval mode) and its config. Wrong shapes or truncated weights are refused clearly."""
     from safetensors.torch import load_file
 

@@ -8,9 +8,10 @@ import contextlib
 import io
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -18,6 +19,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from textrec.errors import CorruptImage, ImageTooLarge, NotAnImage, TextrecError, reject_unknown
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
+
+
+def as_inputs(images: ImageInput | Sequence[ImageInput]) -> tuple[list[ImageInput], bool]:
+    """The inputs as a list, and whether a single input was given: anything but a list or tuple is one input
+    (a str or bytes is a sequence too, but one path or one file)."""
+    if isinstance(images, (list, tuple)):
+        return list(images), False
+    return [cast(ImageInput, images)], True
 
 
 @dataclass

@@ -18,11 +18,13 @@ from textrec.decoding import Prediction
 from textrec.errors import TextrecError
 from textrec.inference import BatchReader, output_lengths
 from textrec.modelfile import CONFIG, ONNX_NAME
-from textrec.preprocess import ImageInput
+from textrec.preprocess import ImageInput, as_inputs
 
 if TYPE_CHECKING:
+    from textrec.networks.attention import AttentionRecognizer
     from textrec.pages.pipeline import PageResult
     from textrec.reading import Reader
+    from textrec.reading.reader import DocumentResult
     from textrec.runtime import OnnxRecognizer
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -70,8 +72,9 @@ class Recognizer(BatchReader):
                         self.path if self.path.is_dir() else self.path.parent)
         self.width_stride = self.network.width_stride
         if self.attention:
-            self.layers, self.hidden = self.network.layers, self.network.hidden
-            self.max_length = self.network.max_length
+            network = self._attention_network()
+            self.layers, self.hidden = network.layers, network.hidden
+            self.max_length = network.max_length
         if threads:
             torch.set_num_threads(threads)
 
@@ -91,15 +94,21 @@ class Recognizer(BatchReader):
         import torch
 
         with torch.inference_mode():
-            return self.network.encode(torch.from_numpy(batch)).float().numpy()
+            return self._attention_network().encode(torch.from_numpy(batch)).float().numpy()
 
     def step(self, tokens, h, c, memory, mask) -> tuple[np.ndarray, ...]:
         import torch
 
         with torch.inference_mode():
-            outputs = self.network.step(*(torch.from_numpy(np.ascontiguousarray(a))
-                                          for a in (tokens, h, c, memory, mask)))
+            outputs = self._attention_network().step(*(torch.from_numpy(np.ascontiguousarray(a))
+                                                       for a in (tokens, h, c, memory, mask)))
         return tuple(o.float().numpy() for o in outputs)
+
+    def _attention_network(self) -> AttentionRecognizer:
+        from textrec.networks.attention import AttentionRecognizer
+
+        assert isinstance(self.network, AttentionRecognizer), "the config says attention: so does the network"
+        return self.network
 
 
 def _installed(package: str) -> bool:
@@ -174,7 +183,7 @@ def resolve_backend(model: str | Path | None, backend: str = "auto") -> tuple[Pa
 
 
 def load_recognizer(model: str | Path | None = None, backend: str = "auto",
-                    **options) -> "Recognizer | OnnxRecognizer":
+                    **options) -> "Recognizer | OnnxRecognizer | TorchScriptRecognizer":
     """A recognizer for a model folder/.safetensors (PyTorch) or an exported .onnx file (onnxruntime)."""
     path, chosen = resolve_backend(model, backend)
     if chosen == "torchscript":
@@ -193,17 +202,17 @@ def _cached(model: str | None, mode: str) -> "Reader":
     return Reader(load_recognizer(model), mode)
 
 
-def read(image: ImageInput | Sequence[ImageInput], model: str | Path | None = None,
-         mode: str = "auto") -> "Prediction | PageResult | list[Prediction | PageResult]":
+def read(image: ImageInput | Sequence[ImageInput], model: str | Path | None = None, mode: str = "auto"
+         ) -> "Prediction | PageResult | DocumentResult | list[Prediction | PageResult | DocumentResult]":
     """Read text from one image (or a list): a Prediction for a word or line image, a PageResult for a page
     (mode auto: a page-sized image with several rows of text; or force word, line, page). The model (default:
     the bundled one) is loaded once per process. An unreadable image raises its TextrecError."""
     from textrec.reading import CropResult, check_mode
 
-    single = not isinstance(image, (list, tuple))
-    results = _cached(str(model) if model else None, check_mode(mode)).read([image] if single else list(image))
-    for result in results:
+    inputs, single = as_inputs(image)
+    answers: list[Prediction | PageResult | DocumentResult] = []
+    for result in _cached(str(model) if model else None, check_mode(mode)).read(inputs):
         if isinstance(result, TextrecError):
             raise result
-    answers = [r.prediction if isinstance(r, CropResult) else r for r in results]
+        answers.append(result.prediction if isinstance(result, CropResult) else result)
     return answers[0] if single else answers

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textrec.data.sources import open_source
 from textrec.errors import TextrecError
@@ -20,6 +20,10 @@ from textrec.evaluation import (
 )
 from textrec.preprocess import normalize as normalize_pixels
 from textrec.preprocess import resize
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
 
 
 def evaluate(model: str | Path | None, data: list[str], split: str | None = None, protocol: str = "exact",
@@ -40,7 +44,12 @@ def evaluate(model: str | Path | None, data: list[str], split: str | None = None
         raise TextrecError("--visualize draws attention maps: it needs an attention model (network name attn)")
     keep_images = bool(report or visualize)
     sources = [open_source({"path": d, "split": split} if split else d) for d in data]
-    images, crops, arrays, golds, names, skipped = [], [], [], [], [], []
+    images: list[Image.Image | None] = []
+    crops: list[Image.Image] = []
+    arrays: list[np.ndarray] = []
+    golds: list[str] = []
+    names: list[str] = []
+    skipped: list[str] = []
     for source in sources:
         for i in range(len(source)):
             if limit is not None and len(golds) >= limit:

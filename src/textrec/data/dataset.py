@@ -6,9 +6,11 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, cast
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset, IterableDataset, Sampler
 
 from textrec.charset import Charset, ctc_min_length
@@ -41,6 +43,15 @@ def check_labels(source: Source, charset: Charset, on_unknown: str = "error") ->
     return keep, report
 
 
+class GeneratedSource(Protocol):
+    """A source marked `generated = True` (textrec.synth's SynthSource): each sample is made on demand, its image
+    and label together."""
+
+    def sample(self, index: int) -> tuple[Image.Image, str]: ...
+
+    def name(self, index: int) -> str: ...
+
+
 class TextDataset(Dataset):
     """Samples of one source as (normalized HxW array, encoded label), or a skip record for a bad one."""
 
@@ -51,18 +62,20 @@ class TextDataset(Dataset):
         self.caseless = caseless  # labels are upper-cased whatever the print: the loss ignores case for these
         self.width_stride, self.augmenter = width_stride, augmenter
         self.generated = getattr(source, "generated", False)
+        self.indices: Sequence[int]
         if self.generated:  # labels come from the charset itself: nothing to check
             self.indices, self.label_report = range(len(source)), LabelReport()
         else:
             self.indices, self.label_report = check_labels(source, charset, on_unknown)
-        self.cache: dict[int, object] | None = {} if cache else None
+        self.cache: dict[int, Image.Image | TextrecError] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def _image(self, index: int):
+    def _image(self, index: int) -> Image.Image | TextrecError:
         if self.cache is not None and index in self.cache:
             return self.cache[index]
+        image: Image.Image | TextrecError
         try:
             image = self.source.load(index)
         except TextrecError as exc:
@@ -73,9 +86,11 @@ class TextDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         index = self.indices[i]
+        image: Image.Image | TextrecError
         if self.generated:
-            image, label = self.source.sample(index)
-            name = self.source.name(index)
+            generator = cast(GeneratedSource, self.source)
+            image, label = generator.sample(index)
+            name = generator.name(index)
         else:
             name, label = self.source.names[index], self.source.labels[index]
             image = self._image(index)
@@ -257,7 +272,7 @@ def mixed(datasets: Sequence[TextDataset], weights: Sequence[float], epoch_size:
           seed: int = 0, shuffle: bool = True) -> tuple[Dataset, MixedSampler]:
     """One dataset over several, and a sampler that draws from each in proportion to its weight
     (without shuffling: every sample once, in order, as validation wants)."""
-    combined = ConcatDataset(datasets)
+    combined: ConcatDataset[dict] = ConcatDataset(datasets)
     sampler = MixedSampler([len(d) for d in datasets], weights, epoch_size or len(combined), seed, shuffle)
     return combined, sampler
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from textrec.data.sources import Source
 from textrec.errors import TextrecError
 from textrec.preprocess import load_image
+
+if TYPE_CHECKING:
+    import lmdb
 
 
 class LmdbSource(Source):
@@ -39,9 +43,9 @@ class LmdbSource(Source):
                 self.labels.append(label.decode("utf-8", errors="replace"))
         env.close()
         self.names = [f"{self.path}#{i:09d}" for i in range(1, len(self.labels) + 1)]
-        self._env = None  # opened lazily in each process: LMDB handles must not cross a fork
+        self._env: lmdb.Environment | None = None  # opened lazily in each process: LMDB handles must not cross a fork
 
-    def _open(self):
+    def _open(self) -> lmdb.Environment:
         import lmdb
 
         return lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=256)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -236,8 +236,9 @@ def open_source(spec: str | dict[str, Any]) -> Source:
         raise TextrecError(f"data source needs a path: {spec}")
     kind = kind or guess_kind(Path(path))
     path = _resolve_path(kind, Path(path)) if path is not None else None
-    builders = {"annotation": AnnotationFile, "folder": LabelFolder, "mjsynth": MJSynth, "lmdb": LmdbSource,
-                "icdar": _icdar, "synth": _synth}
+    builders: dict[str, Callable[..., Source]] = {
+        "annotation": AnnotationFile, "folder": LabelFolder, "mjsynth": MJSynth, "lmdb": LmdbSource,
+        "icdar": _icdar, "synth": _synth}
     if kind not in builders:
         raise TextrecError(f"unknown data source type {kind!r}; choose from {', '.join(sorted(builders))}")
     try:
@@ -272,7 +273,10 @@ def _synth(path: Path | None = None, word_list: str | None = None, **options: An
 def _icdar(path: Path | None = None, pages: str | None = None, boxes: str | None = None, **options: Any) -> IcdarQuads:
     if pages is None and path is not None and (path / "pages").is_dir():
         pages, boxes = str(path / "pages"), boxes or str(path / "boxes")
-    return IcdarQuads(pages or path, boxes, **options)
+    folder = pages or path
+    if folder is None:
+        raise TextrecError("an icdar data source needs a path (or pages and boxes)")
+    return IcdarQuads(folder, boxes, **options)
 
 
 def _resolve_path(kind: str, path: Path) -> Path:

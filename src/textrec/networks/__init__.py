@@ -1,19 +1,19 @@
 """Plain nn.Modules. `build_network` makes one from a model config's `network` section."""
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
+from typing import Any, TypeAlias
 
 from textrec.errors import TextrecError
 from textrec.networks.attention import AttentionRecognizer
 from textrec.networks.crnn import CRNN
 from textrec.networks.vit import ViTCTC
 
-NETWORKS = {"crnn": CRNN, "vit": ViTCTC, "attn": AttentionRecognizer}
+NETWORKS: dict[str, type[CRNN] | type[ViTCTC] | type[AttentionRecognizer]] = {
+    "crnn": CRNN, "vit": ViTCTC, "attn": AttentionRecognizer}
+Network: TypeAlias = CRNN | ViTCTC | AttentionRecognizer
 
 
-def build_network(settings: dict[str, Any], num_classes: int) -> nn.Module:
+def build_network(settings: dict[str, Any], num_classes: int) -> Network:
     settings = dict(settings)
     name = settings.pop("name", "crnn")
     if name not in NETWORKS:

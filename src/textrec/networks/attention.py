@@ -74,7 +74,8 @@ class AttentionRecognizer(nn.Module):
                 hi, ci = cell(x, (h[i], c[i]))
             else:
                 hi, ci = cell(x, h[i]), c[i]
-            new_h.append(hi), new_c.append(ci)
+            new_h.append(hi)
+            new_c.append(ci)
             x = self.dropout(hi)
         logits = self.head(torch.cat([x, context], dim=1))
         return logits, torch.stack(new_h), torch.stack(new_c), weights

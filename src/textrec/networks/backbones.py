@@ -43,7 +43,7 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
-        self.shortcut = nn.Identity()
+        self.shortcut: nn.Module = nn.Identity()
         if stride != (1, 1) or c_in != c_out:
             self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
 
@@ -72,4 +72,4 @@ class ResNetBackbone(nn.Module):
         return self.stages(self.stem(x))
 
 
-BACKBONES = {"vgg": VGGBackbone, "resnet": ResNetBackbone}
+BACKBONES: dict[str, type[VGGBackbone] | type[ResNetBackbone]] = {"vgg": VGGBackbone, "resnet": ResNetBackbone}

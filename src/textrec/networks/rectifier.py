@@ -19,6 +19,9 @@ class TPSRectifier(nn.Module):
     """(N, C, H, W) -> (N, C, H, W), the text straightened. Starts as the identity (its last layer predicts the
     target points exactly), so adding it to a trained recognizer changes nothing until it learns."""
 
+    target: torch.Tensor  # buffers, registered in __init__
+    inverse: torch.Tensor
+
     def __init__(self, in_channels: int = 1, points: int = 20, sample: tuple[int, int] = (32, 64)):
         super().__init__()
         if points < 4 or points % 2:

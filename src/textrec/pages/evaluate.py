@@ -21,10 +21,13 @@ def match(truth: list[Quad], predicted: list[Quad], threshold: float = 0.5) -> l
             score = iou(t, p)
             if score >= threshold:
                 pairs.append((score, i, j))
-    used_t, used_p, result = set(), set(), []
+    used_t: set[int] = set()
+    used_p: set[int] = set()
+    result: list[tuple[int, int]] = []
     for _, i, j in sorted(pairs, reverse=True):
         if i not in used_t and j not in used_p:
-            used_t.add(i), used_p.add(j)
+            used_t.add(i)
+            used_p.add(j)
             result.append((i, j))
     return result
 

@@ -83,7 +83,7 @@ def _text_on_both_sides(indices: list[int], extents: list[Extent], at: float, he
 def _rows(indices: list[int], extents: list[Extent], height: float) -> list[int]:
     """A block's lines row by row (runs whose vertical centres lie within half a line height), left to right."""
     by_centre = sorted(indices, key=lambda i: (extents[i].top + extents[i].bottom) / 2)
-    rows: list[list[int]] = []
+    rows: list[list[tuple[float, int]]] = []
     for i in by_centre:
         centre = (extents[i].top + extents[i].bottom) / 2
         if rows and abs(centre - rows[-1][-1][0]) < 0.5 * height:

@@ -249,7 +249,9 @@ def _along(quad: Quad, t0: float, t1: float) -> Quad:
 
 def read_page(image: ImageInput, model: str | None = None, detector: str | None = None) -> PageResult:
     """Read a whole page with the bundled (or given) recognizer and line detector, loaded once per process."""
-    return _reader(model, detector).read(image)
+    result = _reader(model, detector).read(image)
+    assert result is not None  # min_rows 0: a page with no rows still reads (as empty), never None
+    return result
 
 
 _READERS: dict[tuple, PageReader] = {}

@@ -128,7 +128,7 @@ class Reader:
 
     def read_pdf(self, source: str | bytes, name: str) -> DocumentResult:
         """Every page of a PDF, rendered and read one at a time (each as `decide` says, or as a crop)."""
-        pages = []
+        pages: list[Union[CropResult, PageResult]] = []
         count = page_count(source, name)
         for number, image in pdf_pages(source, name, self.dpi, self.max_pixels):
             pages.append(self.decide(image) or self.read_crops([image])[0])
@@ -138,7 +138,7 @@ class Reader:
 
     def read_frames(self, source: ImageInput, name: str) -> DocumentResult:
         """Every frame of a multi-page image (TIFF), one at a time, each checked against the pixel limit."""
-        pages = []
+        pages: list[Union[CropResult, PageResult]] = []
         count = frame_count(source)
         for number in range(count):
             image = load_image(source, self.max_pixels, f"{name} page {number + 1}", frame=number)
@@ -147,7 +147,7 @@ class Reader:
                 self.progress(name, number + 1, count)
         return DocumentResult(pages)
 
-    def decide(self, image: Image.Image, mode: str | None = None) -> Result | None:
+    def decide(self, image: Image.Image, mode: str | None = None) -> Union[CropResult, PageResult] | None:
         """The image read as a page or, where that took reading it whole already, as a line; None when it is to
         be read as a crop with the others (batched). `mode` overrides the reader's. Auto: a small image is a crop;
         a page-sized one is read whole first, and is a line when that reading is sure (a big word photo), else a

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from textrec.errors import TextrecError
 from textrec.preprocess import MAX_PIXELS
@@ -31,11 +33,11 @@ class ServeSettings:
     threads: int | None = None  # inference threads per worker process (default: onnxruntime's choice)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "ServeSettings":
-        environ = os.environ if environ is None else environ
-        values = {}
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ServeSettings":
+        source: Mapping[str, str] = os.environ if environ is None else environ
+        values: dict[str, Any] = {}  # each field's value, of that field's type
         for spec in fields(cls):
-            raw = environ.get(ENV_PREFIX + spec.name.upper())
+            raw = source.get(ENV_PREFIX + spec.name.upper())
             if raw is None or raw == "":
                 continue
             kind = str(spec.type)

@@ -78,7 +78,7 @@ def caps_only(path: Path, letters: str = "acemnorsuvwxz") -> bool:
 
     font = ImageFont.truetype(str(path), 64)
 
-    def height(char: str) -> int:
+    def height(char: str) -> float:
         box = font.getbbox(char)
         return box[3] - box[1]
 

@@ -25,8 +25,8 @@ def handwritten_mask(glyphs, text: str, size: int, rng: random.Random, settings:
             scale = math.exp(rng.gauss(0, 0.07 * jitter))
             glyph = Image.fromarray(bitmap)
             glyph = glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))),
-                                 Image.BILINEAR)
-            glyph = glyph.rotate(rng.gauss(0, 4 * jitter), Image.BILINEAR, expand=True)
+                                 Image.Resampling.BILINEAR)
+            glyph = glyph.rotate(rng.gauss(0, 4 * jitter), Image.Resampling.BILINEAR, expand=True)
             top = dy + bitmap.shape[0] * (1 - scale) + drift + slope * x
             pieces.append((np.asarray(glyph), round(x + dx), round(top)))
         x += advance * rng.uniform(0.9, 1.08) + tightness * rng.uniform(0.5, 1.5) if char != " " else advance * 1.2

@@ -207,8 +207,8 @@ class PageRenderer:
             ys, xs = np.mgrid[0:page.height, 0:page.width]
             array -= rng.uniform(0, 50) * (xs / page.width * math.cos(rng.uniform(0, 6.3)) + ys / page.height * 0.5)
         alpha = np.asarray(ink, np.float32) / 255 * rng.uniform(0.6, 1.0)
-        array = array * (1 - alpha) + fg * alpha
-        out = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+        inked = array * (1 - alpha) + fg * alpha
+        out = Image.fromarray(np.clip(inked, 0, 255).astype(np.uint8))
         if rng.random() < 0.5:
             out = out.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
         angle = rng.uniform(-4, 4) if rng.random() < 0.6 else 0.0
@@ -219,7 +219,7 @@ class PageRenderer:
             canvas = Image.new("L", (out.width + 2 * border, out.height + 2 * border), rng.randint(20, 120))
             canvas.paste(out, (border, border))
             out = canvas
-            lines = [PageLine(tuple(v + border for v in line.quad), line.text) for line in lines]
+            lines = [PageLine(_shifted(line.quad, border), line.text) for line in lines]
         if rng.random() < 0.6:
             buffer = io.BytesIO()
             out.save(buffer, format="JPEG", quality=rng.randint(40, 95))
@@ -273,9 +273,15 @@ def render_note(texts: list[str], rng: random.Random, width: int | None = None,
     return Image.fromarray(page), lines
 
 
+def _shifted(quad: Quad, by: float) -> Quad:
+    """The quad moved right and down by `by` pixels."""
+    x0, y0, x1, y1, x2, y2, x3, y3 = (v + by for v in quad)
+    return x0, y0, x1, y1, x2, y2, x3, y3
+
+
 def _rotate(page: Image.Image, lines: list[PageLine], degrees: float, fill: int) -> tuple[Image.Image, list[PageLine]]:
     """Rotate the page about its centre (expanding the canvas) and every quad with it."""
-    rotated = page.rotate(degrees, resample=Image.BILINEAR, expand=True, fillcolor=fill)
+    rotated = page.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=fill)
     cx, cy = page.width / 2, page.height / 2
     nx, ny = rotated.width / 2, rotated.height / 2
     a = math.radians(degrees)
@@ -288,6 +294,6 @@ def _rotate(page: Image.Image, lines: list[PageLine], degrees: float, fill: int)
     moved = []
     for line in lines:
         q = line.quad
-        points = [turn(q[i], q[i + 1]) for i in range(0, 8, 2)]
-        moved.append(PageLine(tuple(v for p in points for v in p), line.text))
+        p0, p1, p2, p3 = (turn(q[i], q[i + 1]) for i in range(0, 8, 2))
+        moved.append(PageLine((*p0, *p1, *p2, *p3), line.text))
     return rotated, moved

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -126,7 +126,8 @@ class GlyphCache:
     def glyph(self, char: str) -> tuple[np.ndarray, int, int, float]:
         """(bitmap, x offset, y offset from the line top, advance)."""
         if char not in self.glyphs:
-            size, pad = self.font.size, self.font.size // 2 + self.stroke
+            size = int(self.font.size)  # fonts here are opened at whole-pixel sizes
+            pad = size // 2 + self.stroke
             canvas = Image.new("L", (2 * size + 2 * pad, self.ascent + self.descent + 2 * pad), 0)
             ImageDraw.Draw(canvas).text((pad, pad), char, font=self.font, fill=255, stroke_width=self.stroke,
                                         stroke_fill=255)
@@ -152,6 +153,11 @@ class GlyphCache:
         return placed, -left, max(right, round(x)) - left
 
 
+def _path_of(font: ImageFont.FreeTypeFont) -> str:
+    """The file a font was opened from: every font here comes from _font, by a str path."""
+    return cast(str, font.path)
+
+
 @lru_cache(maxsize=1024)
 def _glyph_cache(path: str, size: int, stroke: int) -> GlyphCache:
     return GlyphCache(_font(path, size), stroke)
@@ -162,7 +168,8 @@ def _paper_textures(count: int = 6, size: int = 192) -> list[np.ndarray]:
     rng = np.random.default_rng(1234)
     textures = []
     for _ in range(count):
-        coarse = Image.fromarray((rng.random((12, 12)) * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC)
+        coarse = Image.fromarray((rng.random((12, 12)) * 255).astype(np.uint8)).resize((size, size),
+                                                                                       Image.Resampling.BICUBIC)
         fibres = Image.fromarray((rng.random((size, size // 4)) * 255).astype(np.uint8)).resize((size, size))
         mix = 0.6 * np.asarray(coarse, np.float32) + 0.4 * np.asarray(fibres, np.float32)
         textures.append((mix - mix.mean()) / (mix.std() + 1e-6))
@@ -239,7 +246,7 @@ class Renderer:
                    else 0.0)
         hand = e["handwriting"]
         if rng.random() < hand["p"]:
-            strokes = handwritten_mask(_glyph_cache(font.path, size, 0), text, size, rng, hand)
+            strokes = handwritten_mask(_glyph_cache(_path_of(font), size, 0), text, size, rng, hand)
             strokes = elastic(pen_weight(strokes, size, rng), rng, rng.uniform(*hand["elastic"]),
                               rng.uniform(*hand["smoothness"]))
             pil = on_paper(strokes, size, rng, hand, lambda w, h, r: self._crop_tile(r.choice(self.papers), w, h, r))
@@ -253,7 +260,7 @@ class Renderer:
             pil = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
         height = self.config.height
         width = max(1, round(pil.width * height / pil.height))
-        return pil.resize((width, height), Image.BILINEAR)
+        return pil.resize((width, height), Image.Resampling.BILINEAR)
 
     def _compose_print(self, text: str, font: ImageFont.FreeTypeFont, size: int, stroke: int, spacing: float,
                        rng: random.Random) -> Image.Image:
@@ -262,7 +269,7 @@ class Renderer:
         mask = self._text_mask(text, font, size, stroke, spacing, rng)
         vertical = e["vertical"]
         if " " not in text and len(text) <= vertical["max_chars"] and rng.random() < vertical["p"]:
-            mask = stack_vertically(mask, _glyph_cache(font.path, size, stroke), text)
+            mask = stack_vertically(mask, _glyph_cache(_path_of(font), size, stroke), text)
         if rng.random() < e["color"]["p"]:
             return compose_colour(mask, size, e, self.textures, rng, self._crop_tile)
         return self._compose_gray(mask, size, rng)
@@ -275,7 +282,9 @@ class Renderer:
             shift = max(1, size // 12)
             shadow = Image.new("L", (w, h), 0)
             shadow.paste(mask, (shift, shift))
-            background = Image.composite(Image.new("L", (w, h), int(background.getpixel((0, 0)) * 0.5 + fg * 0.5)),
+            gray = background.getpixel((0, 0))
+            assert isinstance(gray, (int, float))  # an "L" image's pixel is one number
+            background = Image.composite(Image.new("L", (w, h), int(gray * 0.5 + fg * 0.5)),
                                          background, shadow)
         if rng.random() < e["outline"]["p"]:
             grown = mask.filter(ImageFilter.MaxFilter(3))
@@ -287,7 +296,7 @@ class Renderer:
         """White-on-black text with margins (and maybe lines, clutter)."""
         e = self.effects
         ascent, descent = font.getmetrics()
-        glyphs = _glyph_cache(font.path, size, stroke)
+        glyphs = _glyph_cache(_path_of(font), size, stroke)
         placed, overhang, text_w = glyphs.layout(text, spacing)
         text_h = ascent + descent + 2 * stroke
         lo, hi = e["padding"]["range"]
@@ -378,10 +387,11 @@ class Renderer:
             extra = abs(shear) * image.height
             w = image.width + int(extra)
             offset = -extra if shear > 0 else 0
-            image = image.transform((w, image.height), Image.AFFINE, (1, shear, offset, 0, 1, 0), Image.BILINEAR,
-                                    fillcolor=fill)
+            image = image.transform((w, image.height), Image.Transform.AFFINE, (1, shear, offset, 0, 1, 0),
+                                    Image.Resampling.BILINEAR, fillcolor=fill)
         if rng.random() < e["rotate"]["p"]:
-            image = image.rotate(rng.uniform(*e["rotate"]["range"]), Image.BILINEAR, expand=True, fillcolor=fill)
+            image = image.rotate(rng.uniform(*e["rotate"]["range"]), Image.Resampling.BILINEAR, expand=True,
+                                 fillcolor=fill)
         if rng.random() < e["perspective"]["p"]:
             image = self._perspective(image, rng.uniform(*e["perspective"]["range"]), fill, rng)
         if rng.random() < e["curve"]["p"]:
@@ -397,7 +407,7 @@ class Renderer:
         jitter = lambda: rng.uniform(0, amount)  # noqa: E731
         quad = (jitter() * w, jitter() * h, jitter() * w, h - jitter() * h,
                 w - jitter() * w, h - jitter() * h, w - jitter() * w, jitter() * h)
-        return image.transform((w, h), Image.QUAD, quad, Image.BILINEAR, fillcolor=fill)
+        return image.transform((w, h), Image.Transform.QUAD, quad, Image.Resampling.BILINEAR, fillcolor=fill)
 
     @staticmethod
     def _curve(image: Image.Image, amplitude: float, fill: int, rng: random.Random) -> Image.Image:
@@ -430,8 +440,8 @@ class Renderer:
         if noise:
             array = np.asarray(image, np.float32)
             sigma = rng.uniform(*e["noise"]["range"]) * 255
-            array = array + sigma * self._noise(array.shape[1], array.shape[0], rng)
-            image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+            noisy = array + sigma * self._noise(array.shape[1], array.shape[0], rng)
+            image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
         return image
 
     def _blurs(self, image: Image.Image, rng: random.Random) -> Image.Image:
@@ -448,6 +458,6 @@ class Renderer:
         if rng.random() < e["resample"]["p"]:
             factor = rng.uniform(*e["resample"]["range"])
             small = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))),
-                                 Image.BILINEAR)
-            image = small.resize(image.size, rng.choice([Image.NEAREST, Image.BILINEAR]))
+                                 Image.Resampling.BILINEAR)
+            image = small.resize(image.size, rng.choice([Image.Resampling.NEAREST, Image.Resampling.BILINEAR]))
         return image

@@ -27,7 +27,7 @@ SIGN_COLOURS = [  # (r, g, b) of common sign and shop-front paints
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
     """Band-limited noise in [-1, 1]: random values on a coarse grid, upsampled bicubically."""
     coarse = rng.random((max(2, h * cells // w), cells)).astype(np.float32)
-    field = np.array(Image.fromarray(coarse, mode="F").resize((w, h), Image.BICUBIC), np.float32)
+    field = np.array(Image.fromarray(coarse, mode="F").resize((w, h), Image.Resampling.BICUBIC), np.float32)
     field -= field.mean()
     return field / (np.abs(field).max() + 1e-6)
 
@@ -143,8 +143,8 @@ def compose_colour(mask: Image.Image, size: int, effects: dict, textures: dict[s
             canvas = canvas * (1 - layer) + dark * layer
     elif rng.random() < effects["shadow"]["p"]:
         shift = rng.randint(1, 3) * step
-        shadow = np.asarray(mask.filter(ImageFilter.GaussianBlur(rng.uniform(0, size / 10))), np.float32)
-        shadow = _shifted(shadow, shift, shift)[..., None] / 255.0 * rng.uniform(0.4, 0.9)
+        blurred = np.asarray(mask.filter(ImageFilter.GaussianBlur(rng.uniform(0, size / 10))), np.float32)
+        shadow = _shifted(blurred, shift, shift)[..., None] / 255.0 * rng.uniform(0.4, 0.9)
         canvas = canvas * (1 - shadow)
     if rng.random() < effects["outline"]["p"]:
         grown = np.asarray(mask.filter(ImageFilter.MaxFilter(2 * rng.randint(1, 2) + 1)), np.float32)[..., None] / 255
