@@ -1,10 +1,12 @@
 """Issue 23, what a slow or departed client may cost: a deadline for the request head (uvicorn has none) and one
 for the body, a bounded page queue, and queued pages dropped when their client hangs up. Real HTTP on loopback."""
 import asyncio
+import base64
 import io
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -101,3 +103,17 @@ def test_a_queued_page_is_dropped_when_its_client_hangs_up(slow_page_server):
     assert slow.calls == 1  # the abandoned page was never read
     metrics = httpx.get(f"{url}/metrics").text
     assert "textrec_abandoned_pages_total 1.0" in metrics
+
+
+def test_a_json_body_of_millions_of_objects_is_refused_while_it_streams_in():
+    """60 MB of `{},` under the byte limit was parsed into 20 million dicts (2.4 GB) before the instance count
+    was checked (benchmarks/HOSTILE.md); its objects are now counted as the body arrives."""
+    with running_server(create_app(ServeSettings())) as url:
+        body = b'{"instances": [' + b"{}," * 2_000_000 + b"{}]}"
+        response = httpx.post(f"{url}/v1/models/default:predict", content=body, timeout=60,
+                              headers={"content-type": "application/json"})
+        assert response.status_code == 413 and "objects and arrays" in response.json()["error"]
+        image = (Path(__file__).resolve().parents[1] / "examples" / "hello.png").read_bytes()
+        good = {"instances": [{"b64": base64.b64encode(image).decode()}] * 64}  # the most a request may hold
+        response = httpx.post(f"{url}/v1/models/default:predict", json=good, timeout=60)
+        assert response.status_code == 200 and len(response.json()["predictions"]) == 64

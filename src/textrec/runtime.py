@@ -14,11 +14,13 @@ from textrec.inference import BatchReader, output_lengths
 from textrec.modelfile import METADATA_KEY, ONNX_NAME, check_model_config  # noqa: F401  (ONNX_NAME re-exported)
 
 
-def onnx_session(path: Path, threads: int | None, what: str):
-    """A CPU onnxruntime session (`threads` intra-op threads, if given); a bad file is a TextrecError naming it."""
+def onnx_session(path: Path, threads: int | None, what: str, arena: bool = True):
+    """A CPU onnxruntime session (`threads` intra-op threads, if given); a bad file is a TextrecError naming it.
+    `arena=False`: memory goes back after each run (onnxruntime's arena keeps its largest size for good)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = arena
     if threads:
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     try:

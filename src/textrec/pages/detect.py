@@ -81,7 +81,9 @@ class LineDetector:
         self.path = path / ONNX_NAME if path.is_dir() else path
         if not self.path.is_file():
             raise TextrecError(f"detector model not found: {self.path}")
-        self.session = onnx_session(self.path, threads, "detector")
+        # no arena: one odd page (a 1-pixel strip is a 93,744x16 input) would keep its memory for good, and a
+        # page-sized run costs far more than its allocations (benchmarks/HOSTILE.md)
+        self.session = onnx_session(self.path, threads, "detector", arena=False)
         self.config = read_detector_metadata(self.session.get_modelmeta().custom_metadata_map, str(self.path))
         self.input = DetectorInput.from_dict(self.config["input"])
         self.threshold, self.min_score = threshold, min_score

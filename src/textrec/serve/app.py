@@ -213,7 +213,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps failures while reading a body as a 400
-            return error_response(413, f"request body over {settings.max_request_bytes:,} bytes")
+            return error_response(413, str(exc.__cause__) or f"request body over {settings.max_request_bytes:,} bytes")
         if isinstance(exc.__cause__, BodyTimeout):
             return error_response(408, f"request body not received within {settings.body_timeout_s:g} s",
                                   {"Connection": "close"})
@@ -222,7 +222,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, BodyTooLarge):
-            return error_response(413, f"request body over {settings.max_request_bytes:,} bytes")
+            return error_response(413, str(exc) or f"request body over {settings.max_request_bytes:,} bytes")
         if isinstance(exc, BodyTimeout):
             return error_response(408, f"request body not received within {settings.body_timeout_s:g} s",
                                   {"Connection": "close"})
@@ -385,7 +385,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 "max_batch_images": settings.max_batch_images, "charset_size": len(recognizer.charset.chars)}
 
     return Guard(app, settings.max_request_bytes, metrics, settings.api_key,  # type: ignore[return-value]
-                 body_timeout=settings.body_timeout_s)
+                 body_timeout=settings.body_timeout_s, max_json_containers=4 * settings.max_batch_images + 16)
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -417,7 +417,7 @@ async def client_gone(request: Request, every: float = 0.05) -> None:
 
 
 class BodyTooLarge(Exception):
-    pass
+    """A body over the byte limit (no message) or over the JSON nesting budget (the message says so)."""
 
 
 class BodyTimeout(Exception):
@@ -430,9 +430,9 @@ class Guard:
     log line instead of a dropped connection. It passes attribute access through to the FastAPI app."""
 
     def __init__(self, app: FastAPI, max_bytes: int, metrics: Metrics, api_key: str | None = None,
-                 body_timeout: float = 60.0):
+                 body_timeout: float = 60.0, max_json_containers: int = 272):
         self.app, self.max_bytes, self.metrics, self.api_key = app, max_bytes, metrics, api_key
-        self.body_timeout = body_timeout
+        self.body_timeout, self.max_json_containers = body_timeout, max_json_containers
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
@@ -454,11 +454,14 @@ class Guard:
                            else "bad Content-Length header")
                 return await error_response(status, message)(scope, receive, send)
             received, deadline = 0, time.monotonic() + self.body_timeout
-
-            body_done = False
+            body_done, containers = False, 0
+            # A JSON body's objects and arrays are counted as it streams in, before any parsing: 60 MB of `{},`
+            # is 20 million Python dicts (gigabytes) once parsed, and no request of ours needs more than a few
+            # per image (base64 holds no braces, so the count is of structure, never of image data).
+            is_json = b"json" in headers.get(b"content-type", b"")
 
             async def limited_receive():
-                nonlocal received, body_done
+                nonlocal received, body_done, containers
                 if body_done:  # later calls wait for a disconnect: no deadline on those
                     return await receive()
                 try:  # the whole body by the deadline: a byte a minute does not hold a request open
@@ -466,9 +469,15 @@ class Guard:
                 except asyncio.TimeoutError:
                     raise BodyTimeout from None
                 body_done = message.get("type") != "http.request" or not message.get("more_body", False)
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > self.max_bytes:
                     raise BodyTooLarge
+                if is_json:
+                    containers += chunk.count(b"{") + chunk.count(b"[")
+                    if containers > self.max_json_containers:
+                        raise BodyTooLarge(f"JSON body with over {self.max_json_containers:,} objects and arrays; "
+                                           f"a request needs a few per image")
                 return message
 
             async def recording_send(message):
@@ -479,10 +488,11 @@ class Guard:
 
             try:
                 await self.app(scope, limited_receive, recording_send)
-            except BodyTooLarge:
+            except BodyTooLarge as exc:
                 status = 413
                 if not started:
-                    await error_response(413, f"request body over {self.max_bytes:,} bytes")(scope, receive, send)
+                    await error_response(413, str(exc) or f"request body over {self.max_bytes:,} bytes")(
+                        scope, receive, send)
             except BodyTimeout:
                 status = 408
                 if not started:
