@@ -66,3 +66,45 @@ def test_configs_that_need_the_shared_data_say_so_and_a_missing_folder_is_explai
             assert "shared" in header, f"{path.name} trains on ../shared/data but its header does not say so"
     with pytest.raises(TextrecError, match="shared datasets.*data.train"):
         open_source(str(tmp_path / "nowhere" / "shared" / "data" / "iiit5k" / "train.tsv"))
+
+
+def test_detector_configs_load_with_the_same_checks_and_a_bad_key_names_its_file(tmp_path):
+    """`task: detect` configs get the detector's defaults, `extends`, path resolution and the key checks, and a
+    bad key is named with the file that has it (issue 22: one way to train anything)."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from textrec.cli import app
+    from textrec.training.config import DETECT_DEFAULTS
+
+    config = load_config(ROOT / "configs" / "detector-en.yaml", ["train.max_steps=5"])
+    assert config["task"] == "detect" and config["train"]["max_steps"] == 5
+    assert config["data"]["crops_per_page"] == DETECT_DEFAULTS["data"]["crops_per_page"]
+    assert config["data"]["pages"][0]["pages"] == str((ROOT.parent / "shared/data/sroie/pages").resolve())
+    (tmp_path / "base.yaml").write_text("task: detect\ndata: {pages: [{pages: scans}], crop: 128}\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\ntrain: {max_steps: 9}\n")
+    child = load_config(tmp_path / "child.yaml")
+    assert child["task"] == "detect" and child["data"]["crop"] == 128 and child["train"]["max_steps"] == 9
+    assert child["data"]["pages"] == [{"pages": str(tmp_path / "scans")}]
+
+    (tmp_path / "bad.yaml").write_text("extends: base.yaml\ndata: {crops: 3}\n")
+    with pytest.raises(TextrecError, match=re.escape(f"config {tmp_path / 'bad.yaml'}: unknown key(s) in config "
+                                                     "section 'data': crops")):
+        load_config(tmp_path / "bad.yaml")
+    (tmp_path / "base.yaml").write_text("task: detect\ntrain: {max_epoch: 3}\n")  # the bad key in the base
+    with pytest.raises(TextrecError, match=re.escape(f"config {tmp_path / 'base.yaml'}: unknown key(s)")):
+        load_config(tmp_path / "child.yaml")
+    (tmp_path / "mixed.yaml").write_text("task: detect\ndata: {train: [a.tsv]}\n")
+    with pytest.raises(TextrecError, match=re.escape("'data': train (keys of task recognize; this config's task is")):
+        load_config(tmp_path / "mixed.yaml")
+    with pytest.raises(TextrecError, match="override 'train.crop=3': unknown key"):
+        load_config(tmp_path / "mixed.yaml", ["task=recognize", "train.crop=3"])
+    with pytest.raises(TextrecError, match="task must be recognize or detect, got 'detector'"):
+        load_config(None, ["task=detector"])
+
+    (tmp_path / "broken.yaml").write_text("task: detect\ndata: {crop: [1, 2}\n")  # `textrec train` reads it too
+    for name, message in (("bad.yaml", "bad.yaml: unknown key(s) in config section 'data': crops"),
+                          ("broken.yaml", "broken.yaml is not valid YAML")):
+        result = CliRunner().invoke(app, ["train", "--config", str(tmp_path / name)])
+        assert result.exit_code == 2 and message in result.output, result.output

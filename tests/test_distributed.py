@@ -107,3 +107,31 @@ def test_validation_metrics_are_summed_across_ranks():
     system.log = lambda name, value, **kw: logged.__setitem__(name, value)
     system.on_validation_epoch_end()
     assert logged["val/cer"] == 1 / 12 and logged["val/acc"] == 1 / 2
+
+
+def test_detector_data_differs_by_rank_and_its_validation_pages_split():
+    """The detector's crops (every rank starts from one seed) differ per rank; its held-out pages are shared
+    out, each scored once, and the counts summed as for the recognizer (DetectionSystem._sum_over_ranks)."""
+    import random
+
+    import numpy as np
+
+    from textrec.pages.detect import DetectorInput
+    from textrec.training.config import load_config
+    from textrec.training.detector import PageCrops, WholePages
+
+    config, detector_input = load_config(None, ["task=detect", "data.crop=64"]), DetectorInput(target_pixels=60_000)
+    crops = []
+    for rank in range(2):
+        random.seed(0)
+        stream = PageCrops(config, [], detector_input)
+        stream.shard(rank, 2)
+        crops.append(next(iter(stream))["images"])
+    assert crops[0].shape == (1, 64, 64) and not np.array_equal(*crops)
+    pages = [(Path(f"{i:03d}.png"), []) for i in range(5)]
+    shares = []
+    for rank in range(2):
+        held_out = WholePages(pages, detector_input)
+        held_out.shard(rank, 2)
+        shares.append([held_out._share()[i][0].name for i in range(len(held_out))])
+    assert sorted(shares[0] + shares[1]) == [p.name for p, _ in pages] and len(shares[0]) == 3

@@ -98,7 +98,7 @@ def test_detector_overfits_a_few_synthetic_pages():
     import torch
 
     from textrec.pages.detect import DetectorInput, page_input, sigmoid
-    from textrec.training.detector import DetectorSystem
+    from textrec.training.system import DetectionSystem
 
     torch.manual_seed(0)
     detector_input = DetectorInput(target_pixels=200_000)
@@ -114,10 +114,10 @@ def test_detector_overfits_a_few_synthetic_pages():
     for i, array in enumerate(arrays):
         images[i, 0, : array.shape[0], : array.shape[1]] = torch.from_numpy(array)
     targets = torch.from_numpy(np.stack([kernel_map(q, (w, h), 2) for q in scaled])[:, None]).float()
-    system = DetectorSystem({"name": "unet", "channels": [12, 24, 48, 64]}, detector_input.to_dict(), 1e-2, 0.0, 1)
+    system = DetectionSystem({"name": "unet", "channels": [12, 24, 48, 64]}, detector_input.to_dict())
     optimizer = torch.optim.Adam(system.parameters(), lr=1e-2)
     for step in range(150):
-        loss = system.training_step((images, targets), step)
+        loss = system.training_loss({"images": images, "targets": targets})
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -130,6 +130,60 @@ def test_detector_overfits_a_few_synthetic_pages():
         hits += len(match(quads, boxes))
         truth, found = truth + len(quads), found + len(boxes)
     assert hits / truth > 0.8 and hits / max(1, found) > 0.8, (hits, truth, found)
+
+
+TINY_DETECTOR = """task: detect
+name: tiny
+model:
+  network: {name: unet, channels: [8, 12, 16, 24]}
+  input: {target_pixels: 60000}
+data:
+  synthetic: 0.5
+  pages: [{pages: pages/pages, boxes: pages/boxes, range: 0-1}]
+  val: [{pages: pages/pages, boxes: pages/boxes, range: 2-2}]
+  crop: 96
+  crops_per_page: 2
+  batch_size: 4
+  num_workers: 0
+train: {max_steps: 7, val_every: 3, checkpoint_every: 2, logger: csv, threads: 1}
+"""
+
+
+def test_detector_trains_through_textrec_train_and_resumes(tmp_path):
+    """A `task: detect` config goes through the same runner as the recognizer: run folder, last and best
+    checkpoints, model/ as the runtime loads it, and --resume carrying on the step count and the curves."""
+    import torch
+
+    from textrec.modelfile import CONFIG, ONNX_NAME, WEIGHTS
+    from textrec.pages.detect import DETECTOR_FORMAT, LineDetector
+
+    (tmp_path / "pages" / "pages").mkdir(parents=True)
+    (tmp_path / "pages" / "boxes").mkdir()
+    for i, (page, lines) in enumerate(PageRenderer(seed=3).sample(i) for i in range(3)):
+        page.save(tmp_path / "pages" / "pages" / f"{i:03d}.png")
+        (tmp_path / "pages" / "boxes" / f"{i:03d}.csv").write_text(
+            "".join(",".join(str(round(v)) for v in line.quad) + f",{line.text}\n" for line in lines))
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_DETECTOR)  # page paths relative to the config file
+    command = ["train", "--config", str(config), "--set", f"out_dir={tmp_path / 'runs'}"]
+    first = CliRunner().invoke(app, command)
+    assert first.exit_code == 0, first.output
+    folder = tmp_path / "runs" / "tiny"
+    assert (folder / "checkpoints" / "last.ckpt").is_file() and (folder / "checkpoints" / "best.ckpt").is_file()
+    assert all((folder / "model" / name).is_file() for name in (WEIGHTS, CONFIG, ONNX_NAME))
+    assert (folder / "curves.png").is_file() and (folder / "logs" / "metrics.csv").is_file()
+    detector = LineDetector(folder / "model")
+    assert detector.config["format"] == DETECTOR_FORMAT and detector.config["network"]["channels"] == [8, 12, 16, 24]
+    detector.detect(Image.open(tmp_path / "pages" / "pages" / "002.png"))
+    state = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["global_step"] == 7  # the last step, though not at an epoch's (val_every's) end
+
+    resumed = CliRunner().invoke(app, [*command, "--set", "train.max_steps=12", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["tiny"]
+    state = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["global_step"] == 12
+    assert [step for step, _ in state["textrec_history"]["val/f1"]] == [3, 6, 9, 12]
 
 
 def test_two_column_page_comes_out_in_reading_order(reader):

@@ -147,7 +147,7 @@ def test_bucketed_training_runs_and_a_bad_batching_mode_is_named(digits_data, tm
             "train.logger=none", "train.samples_to_print=0", "train.channels_last=true"]
     folder = train(load_config(None, base + ["name=bucketed", "data.batches=bucketed"]))
     assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 8
-    with pytest.raises(TextrecError, match="data.batches must be 'mixed' or 'bucketed'"):
+    with pytest.raises(TextrecError, match="data.batches must be 'auto', 'bucketed' or 'mixed'"):
         train(load_config(None, base + ["name=bad", "data.batches=sorted"]))
 
 

@@ -257,21 +257,10 @@ def train(
     resume: bool = typer.Option(False, "--resume",
                                 help="Continue the newest run of this name from its last checkpoint."),
 ) -> None:
-    """Train a model; the run folder gets checkpoints, logs, curves.png and model/ (the best by validation CER).
-    A config with `task: detect` trains a text-line detector instead (see configs/detector-en.yaml)."""
-    import yaml
-
+    """Train a model; the run folder gets checkpoints, logs, curves.png and model/ (the best by validation score).
+    The config's `task` says what: recognize (default) or detect, a text-line detector (configs/detector-en.yaml)."""
     from textrec.training.config import load_config
     from textrec.training.run import train as run_training
-
-    if config.is_file() and (yaml.safe_load(config.read_text()) or {}).get("task") == "detect":
-        from textrec.training.detector import load_detector_config, train_detector
-
-        if resume:
-            raise TextrecError("--resume is not supported for detector training (runs are short; start again)")
-        folder = train_detector(load_detector_config(config, overrides))
-        typer.echo(f"run folder: {folder}\ndetector: {folder / 'model'}")
-        return
 
     folder = run_training(load_config(config, overrides), resume=resume)
     typer.echo(f"run folder: {folder}\nbest model: {folder / 'model'}")

@@ -145,7 +145,8 @@ def sample_grid(images: Sequence, golds: Sequence[str], predictions: Sequence[st
 
 
 def plot_curves(history: dict[str, list[tuple[int, float]]], path: Path) -> None:
-    """Training loss and validation CER/accuracy against steps, one PNG."""
+    """Training loss and the validation scores (CER and accuracy; a detector's precision, recall and F1) against
+    steps, one PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -155,9 +156,9 @@ def plot_curves(history: dict[str, list[tuple[int, float]]], path: Path) -> None
     if history.get("train/loss"):
         steps, values = zip(*history["train/loss"])
         left.plot(steps, values, lw=1)
-    left.set_yscale("log"), left.set_xlabel("step"), left.set_title("training CTC loss")
-    for key in ("val/cer", "val/acc"):
-        if history.get(key):
+    left.set_yscale("log"), left.set_xlabel("step"), left.set_title("training loss")
+    for key in [k for k in history if k.startswith("val/")]:
+        if history[key]:
             steps, values = zip(*history[key])
             right.plot(steps, values, marker="o", ms=3, label=key)
             right.legend()

@@ -1,38 +1,40 @@
-"""Callbacks: write the best model as a safetensors artifact, draw curves, report skipped samples, shard data."""
+"""Callbacks: write the best model (through the task's own writer), draw curves, report skipped samples, shard data."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Timer
+from torch import nn
 from torch.utils.data import DataLoader
 
-from textrec.charset import Charset
 from textrec.data.dataset import Shardable
 from textrec.evaluation import plot_curves
-from textrec.model_io import make_config, save_model
-from textrec.preprocess import PreprocessConfig
 
 
 class ExportBestModel(L.Callback):
-    """Each time validation CER improves, write `run/model/` (safetensors + config), so the best model is
-    usable as soon as it exists, even if the run is stopped later."""
+    """Each time the validation score improves, write `run/model/` through the task's `save`, so the best model
+    is usable as soon as it exists, even if the run is stopped later. `monitor`: (metric, "min" or "max")."""
 
-    def __init__(self, out: Path, network: dict, charset: Charset, preprocess: PreprocessConfig, summary: dict):
-        self.out, self.network, self.charset, self.preprocess, self.summary = out, network, charset, preprocess, summary
+    def __init__(self, out: Path, save: Callable[[Path, nn.Module, dict], None], monitor: tuple[str, str],
+                 summary: dict):
+        self.out, self.save, self.monitor, self.summary = out, save, monitor, summary
         self.best: float | None = None
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        cer = trainer.callback_metrics.get("val/cer")
-        if trainer.sanity_checking or cer is None or trainer.global_rank != 0:
+        name, mode = self.monitor
+        metric = trainer.callback_metrics.get(name)
+        if trainer.sanity_checking or metric is None or trainer.global_rank != 0:
             return
-        cer = float(cer)
-        if self.best is None or cer < self.best:
-            self.best = cer
-            summary = dict(self.summary, step=trainer.global_step, epoch=trainer.current_epoch, val_cer=cer,
-                           val_acc=float(trainer.callback_metrics.get("val/acc", float("nan"))))
-            save_model(self.out, module.network, make_config(self.network, self.charset, self.preprocess, summary))
+        score = float(metric)
+        if self.best is None or (score < self.best if mode == "min" else score > self.best):
+            self.best = score
+            scores = {key.replace("/", "_"): float(value) for key, value in trainer.callback_metrics.items()
+                      if key.startswith("val/") and key != "val/loss"}  # val_cer, val_acc; val_f1 ...
+            self.save(self.out, module.network,
+                      dict(self.summary, step=trainer.global_step, epoch=trainer.current_epoch, **scores))
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
@@ -89,7 +91,9 @@ class ShardData(L.Callback):
         return loader.dataset if isinstance(loader.dataset, Shardable) else loader.sampler
 
     def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
-        for loader in filter(None, (self.train_loader, self.val_loader)):
+        for loader in (self.train_loader, self.val_loader):
+            if loader is None:  # (not `filter(None, ...)`: the truth of a loader is its length, and a stream has none)
+                continue
             self._shardable(loader).shard(trainer.global_rank, trainer.world_size)
             loader.dataset.rank = trainer.global_rank  # read by worker_init to seed each rank apart
 
@@ -103,6 +107,8 @@ class ShardData(L.Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.batches = state["epoch"], state["batches"]
+        if not hasattr(self.train_loader.dataset, "__len__"):  # an endless stream (the detector's page crops):
+            return  # nothing to skip; the random state restored from the checkpoint draws new samples
         if self.batches >= len(self.train_loader):  # saved at the end of an epoch: the next one starts afresh
             self.epoch, self.batches = self.epoch + 1, 0
         target = self._shardable(self.train_loader)

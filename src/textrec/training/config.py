@@ -1,4 +1,6 @@
-"""Experiment configs: one YAML per experiment, with `key.sub=value` overrides from the command line."""
+"""Experiment configs: one YAML per experiment, with `key.sub=value` overrides from the command line. The
+`task` key (recognize | detect) picks the defaults and the keys a config may have; every task trains through
+the same runner (training/run.py)."""
 from __future__ import annotations
 
 import copy
@@ -9,7 +11,8 @@ import yaml
 
 from textrec.errors import TextrecError
 
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: dict[str, Any] = {  # task: recognize (a text-line recognizer, CTC or attention)
+    "task": "recognize",
     "name": "run",
     "seed": 0,
     "out_dir": "runs",
@@ -41,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
         "gradient_clip": 5.0,
         "precision": "32-true",
         "early_stopping": 0,  # patience in validations; 0 = off
-        "val_every": 1,  # epochs between validations
+        "val_every": 1,  # epochs between validations (detect: steps, see DETECT_DEFAULTS)
         "logger": "tensorboard",  # tensorboard | csv | mlflow | wandb | none
         "samples_to_print": 5,
         "threads": None,
@@ -55,6 +58,31 @@ DEFAULTS: dict[str, Any] = {
         "max_nonfinite": 20,  # NaN/inf losses in a row before the run stops (each one is skipped and counted)
     },
 }
+
+DETECT_DEFAULTS: dict[str, Any] = {  # task: detect (the line detector, training/detector.py)
+    "task": "detect",
+    "name": "detector",
+    "seed": 0,
+    "out_dir": "runs",
+    "model": {"network": {"name": "unet"}, "input": {}},  # input: DetectorInput settings
+    "data": {
+        "synthetic": 0.5,  # share of crops from synthetic pages (the rest from `pages`)
+        "pages": [],  # [{pages: DIR, boxes: DIR, range: "0-239"}]
+        "val": [],  # same form: whole pages scored by detection F1
+        "crop": 384,
+        "crops_per_page": 4,
+        "scale_jitter": [0.7, 1.4],
+        "batch_size": 16,
+        "num_workers": 1,
+    },
+    # the recognizer's train settings, bar printing samples; crops are an endless stream, so an "epoch" is
+    # `val_every` steps: validation, last.ckpt and the epoch-end hooks come every val_every steps
+    "train": {**{k: v for k, v in DEFAULTS["train"].items() if k != "samples_to_print"},
+              "max_epochs": -1, "max_steps": 2000, "lr": 2e-3, "weight_decay": 1e-4, "val_every": 500},
+}
+
+TASKS: dict[str, dict[str, Any]] = {"recognize": DEFAULTS, "detect": DETECT_DEFAULTS}
+SECTIONS = ("model", "data", "train")
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -81,9 +109,11 @@ def apply_override(config: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw)
 
 
-def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def read_config_file(path: Path, seen: tuple[Path, ...] = (),
+                     files: list[tuple[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
     """A config file with its paths resolved; `extends: other.yaml` (relative to it) starts from that file's
-    settings, and this one's keys override them (mappings key by key, lists whole)."""
+    settings, and this one's keys override them (mappings key by key, lists whole). `files` gets each file's
+    own settings, so a bad key can be blamed on the file that has it."""
     if not path.is_file():
         raise TextrecError(f"config file not found: {path}" + (f" (extended by {seen[-1]})" if seen else ""))
     if path.resolve() in seen:
@@ -96,34 +126,58 @@ def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise TextrecError(f"config {path} must be a mapping at the top level")
     base = loaded.pop("extends", None)
     loaded = _resolve_paths(loaded, path.parent)
+    if files is not None:
+        files.append((f"config {path}", copy.deepcopy(loaded)))
     if base is None:
         return loaded
     if not isinstance(base, str):
         raise TextrecError(f"config {path}: 'extends' must be a file name, got {base!r:.60}")
-    return merge(read_config_file(path.parent / base, (*seen, path.resolve())), loaded)
+    return merge(read_config_file(path.parent / base, (*seen, path.resolve()), files), loaded)
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
-    config = copy.deepcopy(DEFAULTS)
-    if path is not None:
-        config = merge(config, read_config_file(Path(path)))
+    """Defaults of the config's task, then the file (and those it extends), then `overrides`; every key is
+    checked against the task's defaults, and a wrong one is named with the file (or override) it came from."""
+    files: list[tuple[str, dict[str, Any]]] = []
+    loaded = read_config_file(Path(path), files=files) if path is not None else {}
+    task, where = loaded.get("task", "recognize"), f"config {path}"
+    for assignment in overrides or []:  # `--set task=detect` picks the defaults too
+        key, _, raw = assignment.partition("=")
+        if key.strip() == "task":
+            task, where = yaml.safe_load(raw), f"override {assignment!r}"
+    if task not in TASKS:
+        raise TextrecError(f"{where}: task must be {' or '.join(TASKS)}, got {task!r:.60}")
+    for source, settings in files:  # the file named first, then those it extends
+        check_keys(settings, task, source)
+    config = merge(TASKS[task], loaded)
     for assignment in overrides or []:
         apply_override(config, assignment)
-    data = config.get("data")
-    if isinstance(data, dict):
-        for split in ("train", "val"):  # `--set data.train=x.tsv` names one source: a list of one
-            if isinstance(data.get(split), (str, dict)):
-                data[split] = [data[split]]
-    unknown = set(config) - set(DEFAULTS)
-    if unknown:
-        raise TextrecError(f"unknown config section(s): {', '.join(sorted(unknown))}")
-    for section in ("model", "data", "train"):
-        if not isinstance(config[section], dict):
-            raise TextrecError(f"config section {section!r} must be a mapping")
-        extra = set(config[section]) - set(DEFAULTS[section])
-        if extra:
-            raise TextrecError(f"unknown key(s) in config section {section!r}: {', '.join(sorted(extra))}")
+        check_keys(config, task, f"override {assignment!r}")
+    data = config["data"]
+    for split in ("train", "val", "pages"):  # `--set data.train=x.tsv` names one source: a list of one
+        if split in TASKS[task]["data"] and isinstance(data.get(split), (str, dict)):
+            data[split] = [data[split]]
     return config
+
+
+def check_keys(config: dict[str, Any], task: str, where: str) -> None:
+    """Unknown sections, sections that are not mappings, unknown keys in a section: for `task`'s config."""
+    defaults = TASKS[task]
+    unknown = set(config) - set(defaults)
+    if unknown:
+        raise TextrecError(f"{where}: unknown config section(s): {', '.join(sorted(unknown))}")
+    for section in SECTIONS:
+        if section not in config:
+            continue
+        if not isinstance(config[section], dict):
+            raise TextrecError(f"{where}: config section {section!r} must be a mapping")
+        extra = sorted(set(config[section]) - set(defaults[section]))
+        if extra:
+            # a key of another task is a config written for that task, or a missing `task:` line
+            others = [name for name, other in TASKS.items() if name != task
+                      and all(key in other[section] for key in extra)]
+            hint = f" (keys of task {others[0]}; this config's task is {task})" if others else ""
+            raise TextrecError(f"{where}: unknown key(s) in config section {section!r}: {', '.join(extra)}{hint}")
 
 
 def _resolve_paths(config: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -131,11 +185,16 @@ def _resolve_paths(config: dict[str, Any], base: Path) -> dict[str, Any]:
     model = config.get("model") or {}
     if isinstance(model, dict) and model.get("init_from") and not Path(model["init_from"]).is_absolute():
         model["init_from"] = str((base / model["init_from"]).resolve())
-    data = config.get("data", {})
-    for split in ("train", "val"):
-        for i, spec in enumerate(data.get(split, []) or []):
+    data = config.get("data")
+    if not isinstance(data, dict):  # reported by check_keys
+        return config
+    for split in ("train", "val", "pages"):  # pages: the detector's annotated page scans
+        specs = data.get(split) or []
+        for i, spec in enumerate(specs if isinstance(specs, list) else []):
             if isinstance(spec, str):
                 spec = data[split][i] = {"path": spec}
+            if not isinstance(spec, dict):
+                continue
             for key in ("path", "pages", "boxes", "word_list"):
                 if key in spec and spec[key] and not Path(spec[key]).is_absolute():
                     spec[key] = str((base / spec[key]).resolve())

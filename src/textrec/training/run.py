@@ -1,4 +1,7 @@
-"""`textrec train`: a config in, a run folder out (checkpoints, logs, curves, the best model artifact)."""
+"""`textrec train`: a config in, a run folder out (checkpoints, logs, curves, the best model artifact). One
+runner for every task: the config's `task` picks what is trained (a Task: its data, its LightningModule, how
+its model folder is written); run folder, checkpoints, resume, time budget, loggers, DDP and export are
+shared."""
 from __future__ import annotations
 
 import json
@@ -6,7 +9,7 @@ import os
 import random
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import lightning as L
 import numpy as np
@@ -24,7 +27,7 @@ from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
 from textrec.training.callbacks import Curves, ExportBestModel, InvocationTimer, ShardData, SkipReport, ThroughputLog
 from textrec.training.checkpoints import AtomicCheckpointIO
-from textrec.training.system import RecognitionSystem
+from textrec.training.system import BaseSystem, RecognitionSystem
 
 
 def build_charset(config: dict[str, Any], sources: list) -> Charset:
@@ -187,6 +190,8 @@ NOISE = (  # third-party warnings that say nothing about the run (each checked t
     r".*Checkpoint directory .* exists and is not empty.*",
     r".*does not have many workers which may be a bottleneck.*",
     r".*Exporting a model to ONNX with a batch_size other than 1.*",
+    # a resume mid-epoch: ShardData skips what the recognizer's data already gave; the detector's is endless
+    r".*resuming from a checkpoint that ended before the epoch ended.*",
 )
 
 
@@ -202,9 +207,75 @@ def quiet_known_noise() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+class Task(Protocol):
+    """What `train` needs of one kind of model: RecognizeTask here, DetectTask in training/detector.py."""
+
+    monitor: tuple[str, str]  # the validation score that picks the best model, and "min" or "max"
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    summary: dict[str, Any]  # what the saved model's config says of its training
+
+    def system(self, lr: float) -> BaseSystem: ...
+
+    def start(self, system: BaseSystem) -> None:  # before a fresh run (not a resume): e.g. model.init_from
+        ...
+
+    def save(self, folder: Path, network: torch.nn.Module, summary: dict[str, Any]) -> None: ...
+
+    def trainer_settings(self) -> dict[str, Any]: ...
+
+
+class RecognizeTask:
+    """A text-line recognizer (task: recognize): labelled line images; CTC or attention by the network."""
+
+    monitor = RecognitionSystem.monitor
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+        if not config["data"]["train"]:
+            raise TextrecError("config has no training data (data.train is empty)")
+        train_sources = [open_source(spec) for spec in config["data"]["train"]]
+        val_sources = [open_source(spec) for spec in config["data"]["val"] or []]
+        self.charset = build_charset(config, train_sources)
+        self.preprocess = PreprocessConfig.from_dict(config["model"]["preprocess"])
+        if config["model"]["network"].get("name") == "vit":  # its row embedding is sized by the image height
+            config["model"]["network"].setdefault("height", self.preprocess.height)
+        self.train_loader, self.val_loader = build_datasets(config, self.charset, self.preprocess, train_sources,
+                                                            val_sources)
+        self.summary = {"name": config["name"], "train_sources": [s.describe() for s in train_sources],
+                        "train_samples": sum(len(s) for s in train_sources)}
+
+    def system(self, lr: float) -> BaseSystem:
+        t = self.config["train"]
+        return RecognitionSystem(self.config["model"]["network"], self.charset.chars, lr=lr,
+                                 weight_decay=float(t["weight_decay"]), warmup=float(t["warmup"]),
+                                 samples_to_print=int(t["samples_to_print"]), channels_last=bool(t["channels_last"]),
+                                 max_nonfinite=int(t["max_nonfinite"]))
+
+    def start(self, system: BaseSystem) -> None:
+        if self.config["model"]["init_from"]:
+            warm_start(system.network, self.config["model"]["init_from"], self.config["model"]["network"],
+                       self.charset)
+
+    def save(self, folder: Path, network: torch.nn.Module, summary: dict[str, Any]) -> None:
+        save_model(folder, network, make_config(self.config["model"]["network"], self.charset, self.preprocess,
+                                                summary))
+
+    def trainer_settings(self) -> dict[str, Any]:
+        return {}
+
+
+def make_task(config: dict[str, Any]) -> Task:
+    if config.get("task", "recognize") == "detect":
+        from textrec.training.detector import DetectTask  # page rendering and the detector: only when asked
+
+        return DetectTask(config)
+    return RecognizeTask(config)
+
+
 def train(config: dict[str, Any], resume: bool = False, callbacks: list | None = None) -> Path:
-    """Train per `config`; returns the run folder, whose `model/` holds the best model by validation CER.
-    `callbacks` are added to the trainer's (tests use them to look inside a run)."""
+    """Train per `config`; returns the run folder, whose `model/` holds the best model by the task's validation
+    score (CER; a detector's F1). `callbacks` are added to the trainer's (tests use them to look inside a run)."""
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
     t = config["train"]
@@ -213,29 +284,21 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
     random.seed(config["seed"]), np.random.seed(config["seed"])
     if t["threads"]:
         torch.set_num_threads(int(t["threads"]))
-    if not config["data"]["train"]:
-        raise TextrecError("config has no training data (data.train is empty)")
-    train_sources = [open_source(spec) for spec in config["data"]["train"]]
-    val_sources = [open_source(spec) for spec in config["data"]["val"] or []]
-    charset = build_charset(config, train_sources)
-    preprocess = PreprocessConfig.from_dict(config["model"]["preprocess"])
-    if config["model"]["network"].get("name") == "vit":  # its row embedding is sized by the image height
-        config["model"]["network"].setdefault("height", preprocess.height)
-    train_loader, val_loader = build_datasets(config, charset, preprocess, train_sources, val_sources)
+    task = make_task(config)
+    train_loader, val_loader = task.train_loader, task.val_loader
+    monitor, mode = task.monitor
 
     folder = run_folder(config, resume)
     if is_rank_zero():
         folder.mkdir(parents=True, exist_ok=True)
         (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-    summary = {"name": config["name"], "train_sources": [s.describe() for s in train_sources],
-               "train_samples": sum(len(s) for s in train_sources)}
     checkpoints = folder / "checkpoints"
     callbacks = [
         # last.ckpt has a callback of its own: with a monitor, Lightning rewrites it only when the score
         # improves, and a resume would lose every epoch after the best one. It is also written every
         # `checkpoint_every` steps, so a crash costs at most that much work.
         ModelCheckpoint(checkpoints, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
-        ExportBestModel(folder / "model", config["model"]["network"], charset, preprocess, summary),
+        ExportBestModel(folder / "model", task.save, task.monitor, task.summary),
         Curves(folder / "curves.png"), SkipReport(),
         # a terminal gets a bar; a log file gets a plain line every 50 steps (a bar redrawn in place says nothing)
         TQDMProgressBar(refresh_rate=10) if sys.stdout.isatty() else ThroughputLog(every=50),
@@ -247,25 +310,22 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
         callbacks.append(ModelCheckpoint(checkpoints, filename="last", monitor=None, save_top_k=1,
                                          enable_version_counter=False, every_n_train_steps=int(t["checkpoint_every"])))
     if val_loader:  # without validation there is no "best", only the last
-        callbacks.append(ModelCheckpoint(checkpoints, filename="best", monitor="val/cer", mode="min"))
+        callbacks.append(ModelCheckpoint(checkpoints, filename="best", monitor=monitor, mode=mode))
     if t["early_stopping"] and val_loader:
-        callbacks.append(EarlyStopping("val/cer", patience=int(t["early_stopping"]), mode="min"))
+        callbacks.append(EarlyStopping(monitor, patience=int(t["early_stopping"]), mode=mode))
+    settings = dict(max_epochs=int(t["max_epochs"]), max_steps=int(t["max_steps"]),
+                    check_val_every_n_epoch=int(t["val_every"]), log_every_n_steps=10)  # the task may change these
     trainer = L.Trainer(
-        max_epochs=int(t["max_epochs"]), max_steps=int(t["max_steps"]),
         gradient_clip_val=float(t["gradient_clip"]) or None, precision=t["precision"], callbacks=callbacks,
         logger=make_logger(t["logger"], folder), default_root_dir=str(folder), accelerator=t["accelerator"],
         devices=t["devices"], num_nodes=int(t["num_nodes"]), strategy=t["strategy"],
         use_distributed_sampler=False,  # our samplers shard themselves (ShardData), by rank and worker
-        plugins=[AtomicCheckpointIO()], check_val_every_n_epoch=int(t["val_every"]), log_every_n_steps=10,
-        num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=sys.stdout.isatty(),
+        plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, enable_model_summary=False,
+        enable_progress_bar=sys.stdout.isatty(), **{**settings, **task.trainer_settings()},
     )
-    system = RecognitionSystem(config["model"]["network"], charset.chars,
-                               lr=scaled_lr(float(t["lr"]), trainer.world_size, t["lr_scaling"]),
-                               weight_decay=float(t["weight_decay"]), warmup=float(t["warmup"]),
-                               samples_to_print=int(t["samples_to_print"]), channels_last=bool(t["channels_last"]),
-                               max_nonfinite=int(t["max_nonfinite"]))
-    if config["model"]["init_from"] and not resume:  # a resume restores its own weights from the checkpoint
-        warm_start(system.network, config["model"]["init_from"], config["model"]["network"], charset)
+    system = task.system(scaled_lr(float(t["lr"]), trainer.world_size, t["lr_scaling"]))
+    if not resume:  # a resume restores its own weights from the checkpoint
+        task.start(system)
     checkpoint = checkpoints / "last.ckpt" if resume else None
     saved = os.environ.get("TEXTREC_RUN_DIR")
     os.environ["TEXTREC_RUN_DIR"] = str(folder)  # for the rank processes Lightning starts from this one
@@ -278,7 +338,5 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
             os.environ["TEXTREC_RUN_DIR"] = saved
     # without validation (or a run stopped before its first one) there is no "best": ship the final weights
     if (not val_loader or not (folder / "model").is_dir()) and trainer.is_global_zero:
-        save_model(folder / "model", system.network,
-                   make_config(config["model"]["network"], charset, preprocess,
-                               dict(summary, step=trainer.global_step)))
+        task.save(folder / "model", system.network, dict(task.summary, step=trainer.global_step))
     return folder

@@ -1,107 +1,75 @@
-"""The Lightning wrapper around a recognition network: CTC loss, metrics, optimizer and schedule."""
+"""The Lightning systems, one per loss family on one base (the way parseq keeps CTCSystem and
+CrossEntropySystem in one module): BaseSystem holds what every trainable thing shares (the step, skipped and
+non-finite batches, the optimizer and its schedule, the history and random state kept in checkpoints);
+CTCSystem and CrossEntropySystem (attention) read text lines, DetectionSystem finds them on a page."""
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from textrec.charset import Charset
 from textrec.decoding import decode_attention_logits, decode_batch
 from textrec.errors import TextrecError
 from textrec.evaluation import edit_counts
-from textrec.networks import build_network
+from textrec.networks import NETWORKS, build_network
 from textrec.networks.attention import END
+from textrec.networks.detector import build_detector
+from textrec.pages.detect import DetectorInput, sigmoid
+from textrec.pages.evaluate import match
+from textrec.pages.kernels import boxes_from_map
 
 
-class RecognitionSystem(L.LightningModule):
-    def __init__(self, network: dict[str, Any], charset: str, lr: float = 1e-3, weight_decay: float = 0.01,
-                 warmup: float = 0.1, samples_to_print: int = 5, channels_last: bool = False,
-                 max_nonfinite: int = 20):
+class BaseSystem(L.LightningModule):
+    """A network, its loss and its validation score. Subclasses set `network` and define `training_loss`,
+    `validation_step` and `on_validation_epoch_end`; `monitor` names the score that picks the best model."""
+
+    monitor: tuple[str, str] = ("val/loss", "min")  # metric, and whether lower (min) or higher (max) is better
+    scores: tuple[str, ...] = ()  # validation metrics kept in `history` for the curves
+    network: nn.Module
+
+    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.01, warmup: float = 0.1,
+                 channels_last: bool = False, max_nonfinite: int = 20):
         super().__init__()
-        self.save_hyperparameters()
-        self.charset = Charset(charset)
-        self.network = build_network(network, self.charset.num_classes)
-        if channels_last:
-            self.network = self.network.to(memory_format=torch.channels_last)
-        upper, lower = self._case_pairs(self.charset)
-        self.register_buffer("upper_index", torch.tensor(upper, dtype=torch.long), persistent=False)
-        self.register_buffer("lower_index", torch.tensor(lower, dtype=torch.long), persistent=False)
+        self.save_hyperparameters()  # with the subclass's own arguments too (Lightning walks the __init__ chain)
         self.skipped: list[str] = []
         self.nonfinite_batches = 0  # batches whose loss was NaN/inf, skipped
         self._nonfinite_in_a_row = 0
         self._empty_in_a_row = 0
-        self._val_predictions: list[tuple[str, str, str]] = []
-        self.history: dict[str, list[tuple[int, float]]] = {"train/loss": [], "val/cer": [], "val/acc": []}
+        self.history: dict[str, list[tuple[int, float]]] = {key: [] for key in ("train/loss", *self.scores)}
+
+    def _prepare(self, network: nn.Module) -> nn.Module:
+        return network.to(memory_format=torch.channels_last) if self.hparams.get("channels_last") else network
+
+    def _images(self, batch: dict) -> torch.Tensor:
+        images = batch["images"]
+        if self.hparams.get("channels_last"):
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
 
-    @staticmethod
-    def _case_pairs(charset: Charset) -> tuple[list[int], list[int]]:
-        """Class indices of (upper, lower) letter pairs that are both in the charset."""
-        pairs = [(charset.encode(c.upper())[0], charset.encode(c)[0]) for c in charset.chars
-                 if c.islower() and len(c.upper()) == 1 and c.upper() in charset]
-        return [u for u, _ in pairs], [lo for _, lo in pairs]
-
-    def fold_case(self, log_probs: torch.Tensor, caseless: torch.Tensor) -> torch.Tensor:
-        """For samples labelled without case (SROIE's upper-cased transcriptions), an upper-case target letter
-        is matched by either case: P(A) becomes P(A) + P(a). The model is then never pushed to upper-case
-        lower-case print; it learns case only from cased labels. log_probs: (T, N, C)."""
-        if caseless is None or not bool(caseless.any()) or len(self.upper_index) == 0:
-            return log_probs
-        upper = log_probs.index_select(2, self.upper_index)
-        either = torch.logaddexp(upper, log_probs.index_select(2, self.lower_index))
-        folded = torch.where(caseless.view(1, -1, 1), either, upper)
-        return log_probs.index_copy(2, self.upper_index, folded)
-
-    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        images = batch["images"]
-        if self.hparams.get("channels_last"):
-            images = images.contiguous(memory_format=torch.channels_last)
-        if self.network.decoder == "attention":
-            return self._attention_loss(images, batch)
-        logits = self.network(images)
-        lengths = self.network.output_lengths(batch["widths"]).clamp(max=logits.shape[1])
-        log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # CTC wants (T, N, C) in fp32
-        log_probs = self.fold_case(log_probs, batch.get("caseless"))
-        loss = F.ctc_loss(log_probs, batch["targets"], lengths, batch["target_lengths"], blank=self.charset.blank,
-                          reduction="mean", zero_infinity=True)
-        return loss, logits, lengths
-
-    def _attention_loss(self, images: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Cross-entropy per character with teacher forcing; each label is followed by the end token."""
-        lengths = batch["target_lengths"]
-        targets = torch.full((len(lengths), int(lengths.max()) + 1), -100, dtype=torch.long, device=images.device)
-        for i, piece in enumerate(torch.split(batch["targets"], lengths.tolist())):
-            targets[i, : len(piece)] = piece
-            targets[i, len(piece)] = END
-        logits = self.network(images, widths=batch["widths"], targets=targets)
-        log_probs = F.log_softmax(logits.float(), dim=-1)
-        log_probs = self.fold_case(log_probs.transpose(0, 1), batch.get("caseless")).transpose(0, 1)
-        loss = F.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), targets.reshape(-1), ignore_index=-100)
-        return loss, logits, lengths + 1
-
-    def _predict(self, batch: dict, logits: torch.Tensor, lengths: torch.Tensor) -> list:
-        if self.network.decoder == "attention":  # read without the answers: greedy, as at inference
-            greedy = self.network(batch["images"], widths=batch["widths"])
-            return decode_attention_logits(greedy.float().cpu().numpy(), self.charset)
-        return decode_batch(logits.float().cpu().numpy(), lengths.cpu().numpy(), self.charset)
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
-        self.skipped.extend(batch["skipped"])
+        self.skipped.extend(batch.get("skipped", ()))
         if batch["images"] is None:
             return self._empty_batch(batch)
         self._empty_in_a_row = 0
-        loss, _, _ = self._loss(batch)
+        loss = self.training_loss(batch)
         if not torch.isfinite(loss):
             return self._nonfinite(loss)
         self._nonfinite_in_a_row = 0
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["images"]))
         if batch_idx % 10 == 0:
             self.history["train/loss"].append((self.global_step, float(loss.detach())))
         return loss
@@ -134,49 +102,18 @@ class RecognitionSystem(L.LightningModule):
             return sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
         return None
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self.skipped.extend(batch["skipped"])
-        if batch["images"] is None:
-            return
-        loss, logits, lengths = self._loss(batch)
-        self.log("val/loss", loss, batch_size=len(batch["labels"]), sync_dist=True)
-        predictions = self._predict(batch, logits, lengths)
-        for name, gold, prediction in zip(batch["names"], batch["labels"], predictions):
-            self._val_predictions.append((name, gold, prediction.text))
-
-    def on_validation_epoch_end(self) -> None:
-        """CER and accuracy over the whole validation set: each rank read its own share, so the edit counts
-        are summed across ranks before dividing (an average of per-rank rates would weigh shares wrongly)."""
-        golds = [g for _, g, _ in self._val_predictions]
-        preds = [p for _, _, p in self._val_predictions]
-        edits, chars = edit_counts(preds, golds)
-        right = sum(g == p for g, p in zip(golds, preds))
-        totals = torch.tensor([edits, chars, right, len(self._val_predictions)], dtype=torch.float64,
-                              device=self.device)
+    def _sum_over_ranks(self, values: Sequence[float]) -> list[float]:
+        """Counts summed across DDP ranks: each rank validated its own share of the data, and a rate is
+        total / total (an average of per-rank rates would weigh the shares wrongly)."""
+        totals = torch.tensor(values, dtype=torch.float64, device=self.device)
         if self.trainer.world_size > 1:
             totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
-        edits, chars, right, count = totals.tolist()
-        if count == 0:
-            return
-        cer, acc = edits / max(chars, 1), right / count
-        self.log("val/cer", cer, prog_bar=True)
-        self.log("val/acc", acc, prog_bar=True)
-        if not self.trainer.sanity_checking:
-            self.history["val/cer"].append((self.global_step, cer))
-            self.history["val/acc"].append((self.global_step, acc))
-            self._print_samples()
-        self._val_predictions = []
+        return totals.tolist()
 
-    def _print_samples(self) -> None:
-        count = self.hparams.samples_to_print
-        if not count or self.global_rank != 0:
-            return
-        wrong = [s for s in self._val_predictions if s[1] != s[2]]
-        right = [s for s in self._val_predictions if s[1] == s[2]]
-        shown = (wrong + right)[:count]
-        lines = [f"  {'ok ' if g == p else 'ERR'} gold {g!r:<24} pred {p!r}" for _, g, p in shown]
-        print(f"\nepoch {self.current_epoch} step {self.global_step}: {len(right)}/{len(self._val_predictions)} right\n"
-              + "\n".join(lines), flush=True)
+    def _keep_scores(self, scores: dict[str, float]) -> None:
+        if not self.trainer.sanity_checking:
+            for key, value in scores.items():
+                self.history.setdefault(key, []).append((self.global_step, value))
 
     def lr_factor(self, step: int) -> float:
         """Linear warm-up from lr/25, then cosine down to lr/100. Computed from the trainer's current total
@@ -225,3 +162,183 @@ class RecognitionSystem(L.LightningModule):
             keys, position, has_gauss, gauss = state["numpy"]
             np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), position, has_gauss, gauss))
             torch.set_rng_state(state["torch"])
+
+
+class RecognitionSystem(BaseSystem):
+    """A text-line recognizer: case folding for caseless labels, CER and accuracy over the validation set.
+    `RecognitionSystem(network, charset)` makes the system of the network's loss family: CTCSystem, or
+    CrossEntropySystem for an attention decoder."""
+
+    monitor = ("val/cer", "min")
+    scores = ("val/cer", "val/acc")
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "RecognitionSystem":
+        if cls is RecognitionSystem:
+            cls = cls.family(args[0] if args else kwargs["network"])
+        return super().__new__(cls)
+
+    @staticmethod
+    def family(network: dict[str, Any]) -> type["RecognitionSystem"]:
+        decoder = getattr(NETWORKS.get(network.get("name", "crnn")), "decoder", "ctc")  # unknown: build_network says
+        return CrossEntropySystem if decoder == "attention" else CTCSystem
+
+    def __init__(self, network: dict[str, Any], charset: str, lr: float = 1e-3, weight_decay: float = 0.01,
+                 warmup: float = 0.1, samples_to_print: int = 5, channels_last: bool = False,
+                 max_nonfinite: int = 20):
+        super().__init__(lr=lr, weight_decay=weight_decay, warmup=warmup, channels_last=channels_last,
+                         max_nonfinite=max_nonfinite)
+        self.charset = Charset(charset)
+        self.network = self._prepare(build_network(network, self.charset.num_classes))
+        upper, lower = self._case_pairs(self.charset)
+        self.register_buffer("upper_index", torch.tensor(upper, dtype=torch.long), persistent=False)
+        self.register_buffer("lower_index", torch.tensor(lower, dtype=torch.long), persistent=False)
+        self._val_predictions: list[tuple[str, str, str]] = []
+
+    @staticmethod
+    def _case_pairs(charset: Charset) -> tuple[list[int], list[int]]:
+        """Class indices of (upper, lower) letter pairs that are both in the charset."""
+        pairs = [(charset.encode(c.upper())[0], charset.encode(c)[0]) for c in charset.chars
+                 if c.islower() and len(c.upper()) == 1 and c.upper() in charset]
+        return [u for u, _ in pairs], [lo for _, lo in pairs]
+
+    def fold_case(self, log_probs: torch.Tensor, caseless: torch.Tensor) -> torch.Tensor:
+        """For samples labelled without case (SROIE's upper-cased transcriptions), an upper-case target letter
+        is matched by either case: P(A) becomes P(A) + P(a). The model is then never pushed to upper-case
+        lower-case print; it learns case only from cased labels. log_probs: (T, N, C)."""
+        if caseless is None or not bool(caseless.any()) or len(self.upper_index) == 0:
+            return log_probs
+        upper = log_probs.index_select(2, self.upper_index)
+        either = torch.logaddexp(upper, log_probs.index_select(2, self.lower_index))
+        folded = torch.where(caseless.view(1, -1, 1), either, upper)
+        return log_probs.index_copy(2, self.upper_index, folded)
+
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, logits, output lengths) of a batch."""
+        raise NotImplementedError
+
+    def _predict(self, batch: dict, logits: torch.Tensor, lengths: torch.Tensor) -> list:
+        raise NotImplementedError
+
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        return self._loss(batch)[0]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self.skipped.extend(batch["skipped"])
+        if batch["images"] is None:
+            return
+        loss, logits, lengths = self._loss(batch)
+        self.log("val/loss", loss, batch_size=len(batch["labels"]), sync_dist=True)
+        predictions = self._predict(batch, logits, lengths)
+        for name, gold, prediction in zip(batch["names"], batch["labels"], predictions):
+            self._val_predictions.append((name, gold, prediction.text))
+
+    def on_validation_epoch_end(self) -> None:
+        """CER and accuracy over the whole validation set: each rank read its own share, so the edit counts
+        are summed across ranks before dividing (an average of per-rank rates would weigh shares wrongly)."""
+        golds = [g for _, g, _ in self._val_predictions]
+        preds = [p for _, _, p in self._val_predictions]
+        edits, chars = edit_counts(preds, golds)
+        right = sum(g == p for g, p in zip(golds, preds))
+        total_edits, total_chars, total_right, count = self._sum_over_ranks(
+            [edits, chars, right, len(self._val_predictions)])
+        if count == 0:
+            return
+        cer, acc = total_edits / max(total_chars, 1), total_right / count
+        self.log("val/cer", cer, prog_bar=True)
+        self.log("val/acc", acc, prog_bar=True)
+        self._keep_scores({"val/cer": cer, "val/acc": acc})
+        if not self.trainer.sanity_checking:
+            self._print_samples()
+        self._val_predictions = []
+
+    def _print_samples(self) -> None:
+        count = self.hparams.samples_to_print
+        if not count or self.global_rank != 0:
+            return
+        wrong = [s for s in self._val_predictions if s[1] != s[2]]
+        right = [s for s in self._val_predictions if s[1] == s[2]]
+        shown = (wrong + right)[:count]
+        lines = [f"  {'ok ' if g == p else 'ERR'} gold {g!r:<24} pred {p!r}" for _, g, p in shown]
+        print(f"\nepoch {self.current_epoch} step {self.global_step}: {len(right)}/{len(self._val_predictions)} right\n"
+              + "\n".join(lines), flush=True)
+
+class CTCSystem(RecognitionSystem):
+    """CTC over the encoder's columns (CRNN, ViT)."""
+
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits = self.network(self._images(batch))
+        lengths = self.network.output_lengths(batch["widths"]).clamp(max=logits.shape[1])
+        log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # CTC wants (T, N, C) in fp32
+        log_probs = self.fold_case(log_probs, batch.get("caseless"))
+        loss = F.ctc_loss(log_probs, batch["targets"], lengths, batch["target_lengths"], blank=self.charset.blank,
+                          reduction="mean", zero_infinity=True)
+        return loss, logits, lengths
+
+    def _predict(self, batch: dict, logits: torch.Tensor, lengths: torch.Tensor) -> list:
+        return decode_batch(logits.float().cpu().numpy(), lengths.cpu().numpy(), self.charset)
+
+
+class CrossEntropySystem(RecognitionSystem):
+    """Cross-entropy per character with teacher forcing (the attention decoder); each label is followed by the
+    end token."""
+
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        images = self._images(batch)
+        lengths = batch["target_lengths"]
+        targets = torch.full((len(lengths), int(lengths.max()) + 1), -100, dtype=torch.long, device=images.device)
+        for i, piece in enumerate(torch.split(batch["targets"], lengths.tolist())):
+            targets[i, : len(piece)] = piece
+            targets[i, len(piece)] = END
+        logits = self.network(images, widths=batch["widths"], targets=targets)
+        log_probs = F.log_softmax(logits.float(), dim=-1)
+        log_probs = self.fold_case(log_probs.transpose(0, 1), batch.get("caseless")).transpose(0, 1)
+        loss = F.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        return loss, logits, lengths + 1
+
+    def _predict(self, batch: dict, logits: torch.Tensor, lengths: torch.Tensor) -> list:
+        greedy = self.network(batch["images"], widths=batch["widths"])  # without the answers, as at inference
+        return decode_attention_logits(greedy.float().cpu().numpy(), self.charset)
+
+
+class DetectionSystem(BaseSystem):
+    """The line detector: page crops to kernel maps, BCE + Dice; validation is line detection precision,
+    recall and F1 on whole pages at the runtime's scale."""
+
+    monitor = ("val/f1", "max")
+    scores = ("val/precision", "val/recall", "val/f1")
+
+    def __init__(self, network: dict[str, Any], detector_input: dict[str, Any], lr: float = 2e-3,
+                 weight_decay: float = 1e-4, warmup: float = 0.1, channels_last: bool = False,
+                 max_nonfinite: int = 20):
+        super().__init__(lr=lr, weight_decay=weight_decay, warmup=warmup, channels_last=channels_last,
+                         max_nonfinite=max_nonfinite)
+        self.network = self._prepare(build_detector(network))
+        self.input = DetectorInput.from_dict(detector_input)
+        self._counts = [0, 0, 0]  # matched lines, true lines, predicted lines
+
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        logits, targets = self.network(self._images(batch)).float(), batch["targets"]
+        bce = F.binary_cross_entropy_with_logits(logits, targets)
+        probability = torch.sigmoid(logits)
+        dice = 1 - (2 * (probability * targets).sum() + 1) / (probability.sum() + targets.sum() + 1)
+        self.log("train/dice", dice, prog_bar=True, batch_size=len(targets))
+        return bce + dice
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits = self.network(batch["image"][None, None].to(self.device)).float()  # one whole page
+        boxes = boxes_from_map(sigmoid(logits[0, 0].cpu().numpy()), self.input.stride)
+        predicted = [box.quad() for box, _ in boxes]
+        found = (len(match(batch["quads"], predicted)), len(batch["quads"]), len(predicted))
+        self._counts = [a + b for a, b in zip(self._counts, found)]
+
+    def on_validation_epoch_end(self) -> None:
+        hits, truth, predicted = self._sum_over_ranks(self._counts)
+        self._counts = [0, 0, 0]
+        precision, recall = hits / max(1, predicted), hits / max(1, truth)
+        scores = {"val/precision": precision, "val/recall": recall,
+                  "val/f1": 2 * precision * recall / max(1e-9, precision + recall)}
+        self.log_dict(scores, prog_bar=True)
+        self._keep_scores(scores)
+        if self.global_rank == 0 and not self.trainer.sanity_checking:
+            print(f"\nstep {self.global_step}: detection P {precision:.3f} R {recall:.3f} F1 {scores['val/f1']:.3f}",
+                  flush=True)
