@@ -23,7 +23,6 @@ def test_ruff_finds_nothing():
 
 
 @pytest.mark.skipif(not _installed("mypy"), reason="mypy is installed by the dev extra")
-@pytest.mark.xfail(strict=False, reason="src/textrec/training and cli.py: being fixed")
 def test_mypy_finds_nothing():
     # files, Python version and third-party overrides come from [tool.mypy] in pyproject.toml
     result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -202,10 +202,12 @@ def _page_outputs(reader, path: str, result, targets: dict[str, Optional[Path]],
     writers = {"hocr": (".hocr", lambda: to_hocr(result, name)), "alto": (".alto.xml", lambda: to_alto(result, name)),
                "tsv": (".tsv", lambda: to_tsv(result))}
     for kind, (suffix, render) in writers.items():
-        if targets.get(kind):
-            _output_path(targets[kind], path, suffix, number).write_text(render(), encoding="utf-8")
-    if targets.get("draw"):
-        draw_page(reader.load(path), result).save(_output_path(targets["draw"], path, ".boxes.png", number))
+        target = targets.get(kind)
+        if target:
+            _output_path(target, path, suffix, number).write_text(render(), encoding="utf-8")
+    draw = targets.get("draw")
+    if draw:
+        draw_page(reader.load(path), result).save(_output_path(draw, path, ".boxes.png", number))
 
 
 def _output_path(target: Path, source: str, suffix: str, number: int) -> Path:
@@ -502,4 +504,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

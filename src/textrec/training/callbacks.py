@@ -12,6 +12,13 @@ from torch.utils.data import DataLoader
 
 from textrec.data.dataset import Shardable
 from textrec.evaluation import plot_curves
+from textrec.training.system import BaseSystem
+
+
+def _system(module: L.LightningModule) -> BaseSystem:
+    """The module these callbacks watch: train() pairs them with textrec's systems only."""
+    assert isinstance(module, BaseSystem), type(module)
+    return module
 
 
 class ExportBestModel(L.Callback):
@@ -33,7 +40,7 @@ class ExportBestModel(L.Callback):
             self.best = score
             scores = {key.replace("/", "_"): float(value) for key, value in trainer.callback_metrics.items()
                       if key.startswith("val/") and key != "val/loss"}  # val_cer, val_acc; val_f1 ...
-            self.save(self.out, module.network,
+            self.save(self.out, _system(module).network,
                       dict(self.summary, step=trainer.global_step, epoch=trainer.current_epoch, **scores))
 
     def state_dict(self) -> dict[str, Any]:
@@ -51,7 +58,7 @@ class Curves(L.Callback):
 
     def _draw(self, module: L.LightningModule) -> None:
         try:
-            plot_curves(module.history, self.out)
+            plot_curves(_system(module).history, self.out)
         except ImportError:  # no matplotlib (the GPU training machine): the numbers are in the log and the logger
             print(f"curves not drawn ({self.out.name}): matplotlib is not installed")
 
@@ -68,9 +75,10 @@ class SkipReport(L.Callback):
     """Bad samples are skipped during the run; say how many and which at the end."""
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        unique = sorted(set(module.skipped))
+        skipped = _system(module).skipped
+        unique = sorted(set(skipped))
         if unique and trainer.global_rank == 0:
-            print(f"\nskipped {len(unique)} unusable sample(s) ({len(module.skipped)} times in all):")
+            print(f"\nskipped {len(unique)} unusable sample(s) ({len(skipped)} times in all):")
             for reason in unique[:20]:
                 print(f"  {reason}")
             if len(unique) > 20:
@@ -88,14 +96,19 @@ class ShardData(L.Callback):
 
     @staticmethod
     def _shardable(loader: DataLoader) -> Shardable:
-        return loader.dataset if isinstance(loader.dataset, Shardable) else loader.sampler
+        if isinstance(loader.dataset, Shardable):
+            return loader.dataset
+        sampler = loader.sampler
+        assert isinstance(sampler, Shardable), type(sampler)  # a MixedSampler over a dataset that does not shard
+        return sampler
 
     def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
         for loader in (self.train_loader, self.val_loader):
             if loader is None:  # (not `filter(None, ...)`: the truth of a loader is its length, and a stream has none)
                 continue
             self._shardable(loader).shard(trainer.global_rank, trainer.world_size)
-            loader.dataset.rank = trainer.global_rank  # read by worker_init to seed each rank apart
+            # read by worker_init (getattr) to seed each rank apart; also on datasets that do not shard (ConcatDataset)
+            setattr(loader.dataset, "rank", trainer.global_rank)
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
         if trainer.current_epoch != self.epoch:
@@ -113,6 +126,7 @@ class ShardData(L.Callback):
             self.epoch, self.batches = self.epoch + 1, 0
         target = self._shardable(self.train_loader)
         per_batch = 1 if target is self.train_loader.dataset else self.train_loader.batch_size
+        assert per_batch is not None  # a sampler of samples: the loader makes the batches, of batch_size
         target.resume(self.epoch, self.batches * per_batch)
 
 

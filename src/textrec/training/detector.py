@@ -164,7 +164,7 @@ def export_detector_onnx(network: torch.nn.Module, config: dict[str, Any], out: 
     dummy = torch.zeros(1, 1, 64, 96)
 
     def write(tmp: Path) -> None:
-        torch.onnx.export(network, dummy, str(tmp), input_names=["page"], output_names=["kernels"],
+        torch.onnx.export(network, (dummy,), str(tmp), input_names=["page"], output_names=["kernels"],
                           dynamic_axes={"page": {0: "batch", 2: "height", 3: "width"},
                                         "kernels": {0: "batch", 2: "map_height", 3: "map_width"}},
                           opset_version=17, dynamo=False)

@@ -61,7 +61,7 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
         if len(dataset) == 0:
             raise TextrecError(f"training source {source.describe()} has no usable sample")
     workers, batch_size, collate = int(data["num_workers"]), int(data["batch_size"]), Collate(preprocess)
-    common = dict(num_workers=workers, worker_init_fn=worker_init, persistent_workers=workers > 0)
+    common: dict[str, Any] = dict(num_workers=workers, worker_init_fn=worker_init, persistent_workers=workers > 0)
     batching = batch_mode(data["batches"], train_sources)
     if batching == "bucketed":  # the dataset makes whole batches itself
         batches = -(-(data["epoch_size"] or sum(len(d) for d in train_sets)) // batch_size)
@@ -104,7 +104,7 @@ def batch_mode(setting: str, sources: list) -> str:
 def is_rank_zero() -> bool:
     from lightning.pytorch.utilities import rank_zero_only
 
-    return rank_zero_only.rank == 0
+    return rank_zero_only.rank == 0  # type: ignore[attr-defined]  # an attribute Lightning sets on the function
 
 
 def run_folder(config: dict[str, Any], resume: bool) -> Path:

@@ -7,24 +7,27 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 
 from textrec.charset import Charset
 from textrec.decoding import decode_attention_logits, decode_batch
 from textrec.errors import TextrecError
 from textrec.evaluation import edit_counts
-from textrec.networks import NETWORKS, build_network
+from textrec.networks import NETWORKS, Network, build_network
 from textrec.networks.attention import END
 from textrec.networks.detector import build_detector
 from textrec.pages.detect import DetectorInput, sigmoid
 from textrec.pages.evaluate import match
 from textrec.pages.kernels import boxes_from_map
+
+M = TypeVar("M", bound=nn.Module)
 
 
 class BaseSystem(L.LightningModule):
@@ -45,8 +48,10 @@ class BaseSystem(L.LightningModule):
         self._empty_in_a_row = 0
         self.history: dict[str, list[tuple[int, float]]] = {key: [] for key in ("train/loss", *self.scores)}
 
-    def _prepare(self, network: nn.Module) -> nn.Module:
-        return network.to(memory_format=torch.channels_last) if self.hparams.get("channels_last") else network
+    def _prepare(self, network: M) -> M:
+        if self.hparams.get("channels_last"):  # torch's stubs lack Module.to(memory_format=...), which it accepts
+            return network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return network
 
     def _images(self, batch: dict) -> torch.Tensor:
         images = batch["images"]
@@ -74,7 +79,7 @@ class BaseSystem(L.LightningModule):
             self.history["train/loss"].append((self.global_step, float(loss.detach())))
         return loss
 
-    def _empty_batch(self, batch: dict) -> None:
+    def _empty_batch(self, batch: dict) -> torch.Tensor | None:
         """Every sample of the batch was unusable. Now and then is fine (counted); hundreds in a row means the
         data has gone (an unmounted disk, deleted files): stop and say so rather than spin through nothing."""
         self._empty_in_a_row += 1
@@ -99,7 +104,9 @@ class BaseSystem(L.LightningModule):
         """No step from this batch. Under DDP every rank must join the gradient all-reduce, so a rank with
         nothing to learn from contributes zero gradients instead of leaving the others waiting."""
         if self.trainer.world_size > 1:
-            return sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
+            zero = sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
+            assert isinstance(zero, torch.Tensor)  # (sum's start, the int 0, only with no trainable parameter)
+            return zero
         return None
 
     def _sum_over_ranks(self, values: Sequence[float]) -> list[float]:
@@ -121,12 +128,13 @@ class BaseSystem(L.LightningModule):
         time budget (train.max_time) progress is the larger of steps and time used, so a run stopped by the
         clock still ends with a decayed learning rate."""
         total = max(int(self.trainer.estimated_stepping_batches), 1)
-        warmup = max(int(total * self.hparams.warmup), 1)
+        fraction = self.hparams["warmup"]
+        warmup = max(int(total * fraction), 1)
         time_used = self._time_fraction()
-        if step < warmup and time_used < self.hparams.warmup:
-            return 0.04 + 0.96 * max(step / warmup, time_used / max(self.hparams.warmup, 1e-9))
+        if step < warmup and time_used < fraction:
+            return 0.04 + 0.96 * max(step / warmup, time_used / max(fraction, 1e-9))
         step_progress = (step - warmup) / max(total - warmup, 1)
-        time_progress = (time_used - self.hparams.warmup) / max(1 - self.hparams.warmup, 1e-9)
+        time_progress = (time_used - fraction) / max(1 - fraction, 1e-9)
         progress = min(max(step_progress, time_progress, 0.0), 1.0)
         return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -140,8 +148,9 @@ class BaseSystem(L.LightningModule):
             return 0.0
         return min(timer.time_elapsed("train") / timer._duration, 1.0)
 
-    def configure_optimizers(self) -> dict:
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams["lr"],
+                                      weight_decay=self.hparams["weight_decay"])
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
@@ -149,7 +158,9 @@ class BaseSystem(L.LightningModule):
         checkpoint["textrec_history"] = self.history
         checkpoint["textrec_nonfinite"] = self.nonfinite_batches
         # so a resumed run draws the same random numbers as one that never stopped (Lightning keeps none)
-        _, keys, position, has_gauss, gauss = np.random.get_state()
+        legacy = np.random.get_state(legacy=True)  # (the default; named so the stubs give the tuple's type)
+        assert isinstance(legacy, tuple)  # the global generator is MT19937, whose legacy state is a tuple
+        _, keys, position, has_gauss, gauss = legacy
         checkpoint["textrec_rng"] = {"python": random.getstate(), "torch": torch.get_rng_state(),
                                      "numpy": [torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss]}
 
@@ -171,6 +182,9 @@ class RecognitionSystem(BaseSystem):
 
     monitor = ("val/cer", "min")
     scores = ("val/cer", "val/acc")
+    network: Network
+    upper_index: torch.Tensor  # buffers (register_buffer)
+    lower_index: torch.Tensor
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "RecognitionSystem":
         if cls is RecognitionSystem:
@@ -201,7 +215,7 @@ class RecognitionSystem(BaseSystem):
                  if c.islower() and len(c.upper()) == 1 and c.upper() in charset]
         return [u for u, _ in pairs], [lo for _, lo in pairs]
 
-    def fold_case(self, log_probs: torch.Tensor, caseless: torch.Tensor) -> torch.Tensor:
+    def fold_case(self, log_probs: torch.Tensor, caseless: torch.Tensor | None) -> torch.Tensor:
         """For samples labelled without case (SROIE's upper-cased transcriptions), an upper-case target letter
         is matched by either case: P(A) becomes P(A) + P(a). The model is then never pushed to upper-case
         lower-case print; it learns case only from cased labels. log_probs: (T, N, C)."""
@@ -252,7 +266,7 @@ class RecognitionSystem(BaseSystem):
         self._val_predictions = []
 
     def _print_samples(self) -> None:
-        count = self.hparams.samples_to_print
+        count = self.hparams["samples_to_print"]
         if not count or self.global_rank != 0:
             return
         wrong = [s for s in self._val_predictions if s[1] != s[2]]
