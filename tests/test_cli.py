@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import render
@@ -144,3 +145,13 @@ def test_test_command_evaluates_onnx_and_torch_backends_alike(tmp_path):
         assert report["backend"] == {"onnx": "OnnxRecognizer", "torch": "Recognizer"}[backend]
         lines[backend] = result.stdout.split("(")[0]  # without the timing
     assert lines["onnx"] == lines["torch"] and "samples 3  accuracy 1.0000" in lines["onnx"]
+
+
+def test_a_bundled_model_is_named_and_a_misspelt_name_lists_them(tmp_path):
+    from textrec.recognizer import bundled_models, model_path
+
+    assert "default" in bundled_models() and model_path("default").name == "default"
+    result = run("read", "examples/hello.png", "--model", "defualt", cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode != 0 and "no model 'defualt'" in result.stderr and "default" in result.stderr
+    (tmp_path / "default").mkdir()  # a folder of that name where the user is wins over the bundled one
+    assert model_path(tmp_path / "default") == tmp_path / "default"

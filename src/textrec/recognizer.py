@@ -49,8 +49,13 @@ def model_path(model: str | Path | None) -> Path:
     if not model:
         return default_model_path()
     path = Path(model)
-    if not path.exists() and str(model) in bundled_models():
+    if path.exists():
+        return path
+    if str(model) in bundled_models():
         return MODELS_DIR / str(model)
+    if not path.suffix and len(path.parts) == 1:  # a bare word: a misspelt name more likely than a lost folder
+        raise TextrecError(f"no model {str(model)!r}: not a file or folder here, nor a bundled model "
+                           f"({', '.join(bundled_models())})")
     return path
 
 
