@@ -4,8 +4,8 @@ import random
 
 import pytest
 import torch
-from conftest import TINY_NETWORK, random_digits, render, write_dataset
 
+from tests.helpers import TINY_NETWORK, random_digits, render, write_dataset
 from textrec.charset import Charset
 from textrec.data.dataset import Collate, TextDataset
 from textrec.data.sources import AnnotationFile

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import render
 
+from tests.helpers import render
 from textrec.batch import expand_inputs, finished_inputs, run_batch
 from textrec.errors import TextrecError
 

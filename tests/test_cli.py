@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import render
+
+from tests.helpers import render
 
 TEXTREC = [sys.executable, "-m", "textrec.cli"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import TINY_NETWORK, random_digits, write_dataset
 
+from tests.helpers import TINY_NETWORK, random_digits, write_dataset
 from textrec.errors import TextrecError
 from textrec.training.checkpoints import AtomicCheckpointIO
 from textrec.training.config import load_config

@@ -1,6 +1,6 @@
 import pytest
-from conftest import render, write_dataset
 
+from tests.helpers import render, write_dataset
 from textrec.charset import Charset
 from textrec.data.augment import AugmentConfig, Augmenter
 from textrec.data.dataset import Collate, TextDataset

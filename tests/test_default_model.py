@@ -48,8 +48,7 @@ def test_python_read_loads_the_default_model_once():
 
 def test_bundled_onnx_copy_agrees_with_the_weights():
     """The ONNX file shipped beside the weights is what `read` runs by default: it must be the same model."""
-    from conftest import render
-
+    from tests.helpers import render
     from textrec.recognizer import load_recognizer
     from textrec.runtime import OnnxRecognizer
 

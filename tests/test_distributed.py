@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import torch
-from conftest import TINY_NETWORK
 
+from tests.helpers import TINY_NETWORK
 from textrec.charset import Charset
 from textrec.data.dataset import BucketedBatches, Collate, TextDataset, mixed
 from textrec.data.sources import AnnotationFile

@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from conftest import render  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
+from tests.helpers import render  # noqa: E402
 from textrec.cli import app  # noqa: E402
 from textrec.errors import TextrecError  # noqa: E402
 from textrec.export import export_onnx, parity  # noqa: E402

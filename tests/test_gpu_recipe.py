@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import render, write_dataset
 
+from tests.helpers import render, write_dataset
 from textrec.model_io import load_model
 from textrec.recognizer import Recognizer
 

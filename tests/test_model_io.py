@@ -3,8 +3,8 @@ import pickle
 
 import pytest
 import torch
-from conftest import TINY_NETWORK
 
+from tests.helpers import TINY_NETWORK
 from textrec.charset import Charset
 from textrec.errors import TextrecError
 from textrec.model_io import load_model, make_config, save_model

@@ -2,9 +2,9 @@ import io
 
 import numpy as np
 import pytest
-from conftest import render
 from PIL import Image
 
+from tests.helpers import render
 from textrec.errors import TextrecError
 from textrec.preprocess import PreprocessConfig, load_image, pad_batch, prepare, target_width
 

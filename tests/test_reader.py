@@ -142,7 +142,7 @@ def test_a_turned_page_is_found_turned_and_read_upright(reader, angle):
 
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
 def test_a_reading_does_not_depend_on_its_batch_mates(backend):
-    from conftest import render
+    from tests.helpers import render
 
     recognizer = load_recognizer(None, backend)
     word = Image.open(EXAMPLES / "hello.png").convert("L")
@@ -155,7 +155,7 @@ def test_a_reading_does_not_depend_on_its_batch_mates(backend):
 
 
 def test_a_ten_page_pdf_is_read_page_by_page_with_progress(tmp_path):
-    from conftest import render
+    from tests.helpers import render
 
     pages = [two_column_page().convert("RGB") if i % 3 == 0 else render(f"page {i}", height=48).convert("RGB")
              for i in range(10)]

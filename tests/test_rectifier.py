@@ -3,8 +3,8 @@ model), a real warp once its points move, any width, ONNX export that agrees wit
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_NETWORK, render
 
+from tests.helpers import TINY_NETWORK, render
 from textrec.networks import build_network
 from textrec.networks.rectifier import TPSRectifier
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import render
 from PIL import Image, ImageDraw
 
+from tests.helpers import render
 from textrec.preprocess import colour_to_gray, load_image, to_grayscale, turns
 from textrec.synth.render import Renderer, SynthConfig
 from textrec.synth.scene import arc, gray_gap, make_textures, pick_colours

@@ -1,7 +1,7 @@
 """The readers on the real data sets in ../shared (skipped where that folder is absent, as on a user's machine)."""
 import pytest
-from conftest import SHARED
 
+from tests.helpers import SHARED
 from textrec.data.sources import IcdarQuads, open_source
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")

@@ -1,8 +1,8 @@
 """Weight interpolation between a model and its fine-tuned descendant (textrec.training.soup)."""
 import pytest
 import torch
-from conftest import TINY_NETWORK
 
+from tests.helpers import TINY_NETWORK
 from textrec.charset import Charset
 from textrec.errors import TextrecError
 from textrec.model_io import load_model, make_config, save_model

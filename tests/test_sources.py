@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-from conftest import render, write_dataset
 from PIL import Image
 
+from tests.helpers import render, write_dataset
 from textrec.data.lmdb_store import LmdbSource, encode_png, write_lmdb
 from textrec.data.sources import AnnotationFile, IcdarQuads, LabelFolder, MJSynth, crop_quad, md5_split, open_source
 from textrec.errors import TextrecError

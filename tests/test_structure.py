@@ -159,3 +159,16 @@ def test_backends_are_reached_through_their_public_protocol():
         names = ("logits",) if backend is TorchScriptRecognizer else ("logits", "encode", "step")
         assert all("NotImplementedError" not in inspect.getsource(getattr(backend, name)) for name in names)
     assert {"logits", "encode", "step"} <= set(dir(Backend))
+
+
+def test_no_test_imports_conftest():
+    """Helpers live in tests/helpers.py (`from tests.helpers import ...`); conftest.py holds fixtures, which pytest
+    injects by name, so no test imports it (issue 22)."""
+    tests = Path(__file__).resolve().parent
+    offenders = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.ImportFrom) and node.module == "conftest"
+                    or isinstance(node, ast.Import) and any(a.name == "conftest" for a in node.names)):
+                offenders.append(f"{path.relative_to(tests)}:{node.lineno}")
+    assert not offenders, offenders

@@ -138,8 +138,7 @@ def test_unknown_charset_character_and_settings_are_clear():
 
 
 def test_training_config_mixes_synth_with_real_data(digits_data, tmp_path):
-    from conftest import TINY_NETWORK
-
+    from tests.helpers import TINY_NETWORK
     from textrec.training.config import load_config
     from textrec.training.run import train
 

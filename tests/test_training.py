@@ -4,8 +4,8 @@ import random
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TINY_NETWORK, random_digits, render, write_dataset
 
+from tests.helpers import TINY_NETWORK, random_digits, render, write_dataset
 from textrec.charset import Charset
 from textrec.data.dataset import Collate, TextDataset
 from textrec.data.sources import AnnotationFile
@@ -185,7 +185,7 @@ def test_training_output_in_a_log_file_is_plain_lines_without_third_party_noise(
     import subprocess
     import sys
 
-    from conftest import TINY_NETWORK
+    from tests.helpers import TINY_NETWORK
 
     (tmp_path / "quiet.yaml").write_text("name: quiet\n")
     result = subprocess.run([
@@ -219,9 +219,9 @@ def test_auto_batching_buckets_by_width_when_widths_vary_and_says_so(capsys):
     from textrec.errors import TextrecError
     from textrec.training.run import batch_mode
 
-    words = SimpleNamespace(labels=["cat", "door", "house", "tree"] * 50)
-    lines = SimpleNamespace(labels=["a whole line of a receipt with prices", "TOTAL 12.50"] * 50)
-    captchas = SimpleNamespace(labels=["x7k2p9", "ab3d5f"] * 50)
+    words = SimpleNamespace(labels=["cat", "door", "house", "tree"] * 50, generated=False)
+    lines = SimpleNamespace(labels=["a whole line of a receipt with prices", "TOTAL 12.50"] * 50, generated=False)
+    captchas = SimpleNamespace(labels=["x7k2p9", "ab3d5f"] * 50, generated=False)
     synthetic = SimpleNamespace(labels=[], generated=True)
     assert batch_mode("auto", [words, lines]) == "bucketed"
     assert "bucketed (label lengths" in capsys.readouterr().out

@@ -61,7 +61,7 @@ class TextDataset(Dataset):
         self.source, self.charset, self.preprocess = source, charset, preprocess
         self.caseless = caseless  # labels are upper-cased whatever the print: the loss ignores case for these
         self.width_stride, self.augmenter = width_stride, augmenter
-        self.generated = getattr(source, "generated", False)
+        self.generated = source.generated
         self.indices: Sequence[int]
         if self.generated:  # labels come from the charset itself: nothing to check
             self.indices, self.label_report = range(len(source)), LabelReport()

@@ -23,6 +23,7 @@ class Source:
 
     names: list[str]
     labels: list[str]
+    generated: bool = False  # True for a source that makes each sample on demand (textrec.synth's SynthSource)
 
     def __len__(self) -> int:
         return len(self.labels)

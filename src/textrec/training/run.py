@@ -33,7 +33,7 @@ from textrec.training.system import BaseSystem, RecognitionSystem
 def build_charset(config: dict[str, Any], sources: list) -> Charset:
     spec = config["model"]["charset"]
     if spec == "auto":  # every character seen in the training labels (a synthetic source: its alphabet)
-        return Charset.from_labels(source.renderer.alphabet if getattr(source, "generated", False)
+        return Charset.from_labels(source.renderer.alphabet if source.generated
                                    else "".join(source.labels) for source in sources)
     return Charset.from_spec(spec)
 
@@ -87,7 +87,7 @@ def batch_mode(setting: str, sources: list) -> str:
         raise TextrecError(f"data.batches must be 'auto', 'bucketed' or 'mixed', got {setting!r}")
     if setting != "auto":
         chosen, why = setting, "as the config says"
-    elif any(getattr(source, "generated", False) for source in sources):
+    elif any(source.generated for source in sources):
         chosen, why = "bucketed", "synthetic text varies in width"
     else:
         lengths = sorted(len(label) for source in sources for label in source.labels[:5000]) or [0]
