@@ -164,6 +164,9 @@ class BatchReader:
         else:
             self.decoder = "greedy" if decoder == "auto" else decoder
         self.calibration = None if self.attention else load_calibration(config, self.decoder)
+        self.fallback = config.get("fallback") if self.lexicon is None and not self.attention else None
+        self._fallback_reader: BatchReader | None = None
+        self._fallback_options = {"decoder": decoder, "beam_width": beam_width, "batch_size": batch_size}
 
     def read(self, images: ImageInput | Sequence[ImageInput]) -> Prediction | list[Prediction]:
         """One image (path, bytes, PIL image, array) gives one Prediction; a list gives a list."""
@@ -179,7 +182,39 @@ class BatchReader:
 
     def read_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
         """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order."""
-        return read_sorted(arrays, self.preprocess, self._predict, self.batch_size, same_width=not self.attention)
+        predictions = read_sorted(arrays, self.preprocess, self._predict, self.batch_size,
+                                  same_width=not self.attention)
+        return self.second_opinion(arrays, predictions) if self.fallback else predictions
+
+    def second_opinion(self, arrays: Sequence[np.ndarray], predictions: list[Prediction]) -> list[Prediction]:
+        """The config's `fallback` (a bundled model by name, e.g. handwriting) reads what this model is unsure
+        of (calibrated confidence under `below`); its reading is kept where it is surer by `margin`. The rule and
+        its numbers: benchmarks/HANDWRITING.md."""
+        assert self.fallback is not None
+        unsure = [i for i, p in enumerate(predictions) if p.confidence < float(self.fallback["below"])]
+        if not unsure:
+            return predictions
+        other = self.fallback_reader().read_arrays([arrays[i] for i in unsure])
+        for i, reading in zip(unsure, other):
+            if reading.confidence > predictions[i].confidence + float(self.fallback["margin"]):
+                predictions[i] = reading
+        return predictions
+
+    def fallback_reader(self) -> "BatchReader":
+        if self._fallback_reader is None:
+            from textrec.recognizer import MODELS_DIR, bundled_models, load_recognizer
+
+            assert self.fallback is not None
+            name = str(self.fallback.get("model"))
+            if name not in bundled_models():  # a name, never a path: a model folder cannot point outside itself
+                raise TextrecError(f"model config 'fallback.model' must name a bundled model "
+                                   f"({', '.join(bundled_models())}), got {name!r}")
+            backend = "onnx" if type(self).__name__ == "OnnxRecognizer" else "auto"
+            reader = load_recognizer(MODELS_DIR / name, backend, **self._fallback_options)
+            if reader.preprocess != self.preprocess:
+                raise TextrecError(f"fallback model {name!r} preprocesses differently from this model")
+            self._fallback_reader = reader
+        return self._fallback_reader
 
     def _predict(self, batch: np.ndarray, widths: np.ndarray) -> list[Prediction]:
         if self.attention:
