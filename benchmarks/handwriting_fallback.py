@@ -15,17 +15,9 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from validation import DATA, sets  # noqa: E402
-
-from textrec.evaluation import character_error_rate, normalize, word_accuracy  # noqa: E402
+from validation import DATA, score, sets  # noqa: E402
 
 RULES = [(threshold, margin) for threshold in (0.3, 0.5, 0.7, 0.9) for margin in (0.0, 0.1, 0.2)]
-
-
-def score(predictions: list[str], labels: list[str], protocol: str) -> str:
-    p = [normalize(x, protocol) for x in predictions]
-    g = [normalize(x, protocol) for x in labels]
-    return f"{character_error_rate(p, g):.2%} CER" if protocol == "upper" else f"{word_accuracy(p, g):.1%}"
 
 
 def main() -> None:

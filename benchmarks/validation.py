@@ -77,6 +77,13 @@ def sets() -> dict[str, tuple[list[Image.Image], list[str], str]]:
     }
 
 
+def score(predictions: list[str], labels: list[str], protocol: str) -> str:
+    """Word accuracy under the protocol (receipt lines, protocol upper: CER), as the tables print it."""
+    p = [normalize(x, protocol) for x in predictions]
+    g = [normalize(x, protocol) for x in labels]
+    return f"{character_error_rate(p, g):.2%} CER" if protocol == "upper" else f"{word_accuracy(p, g):.1%}"
+
+
 def main() -> None:
     from textrec.recognizer import load_recognizer
 
@@ -95,12 +102,8 @@ def main() -> None:
     for model in args.models:
         recognizer = load_recognizer(model, decoder=args.decoder)
         for name, (images, labels, protocol) in data.items():
-            predictions = [p.text for p in recognizer.read_images(images)]
-            p = [normalize(x, protocol) for x in predictions]
-            g = [normalize(x, protocol) for x in labels]
-            score = (f"{character_error_rate(p, g):.2%} CER" if protocol == "upper" else f"{word_accuracy(p, g):.1%}")
-            scores[name].append(score)
-            print(model, name, score, file=sys.stderr, flush=True)
+            scores[name].append(score([p.text for p in recognizer.read_images(images)], labels, protocol))
+            print(model, name, scores[name][-1], file=sys.stderr, flush=True)
     lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in scores.items()]
     text = "\n".join(lines) + "\n"
     print(text)

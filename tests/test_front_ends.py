@@ -30,24 +30,28 @@ def server():
         yield url
 
 
-def answers(path: Path, tmp_path: Path, server: str) -> dict[str, dict]:
+def answers(path: Path, tmp_path: Path, server: str) -> dict:
+    """The JSON each front end gives for `path` (CLI, batch, HTTP, Lambda), and the Python API's result."""
     cli = json.loads(CliRunner().invoke(app, ["read", str(path), "--json"]).stdout)
     out = tmp_path / "batch.jsonl"
     run_batch([str(path)], out, progress=False, mode="auto")
     batch = json.loads(out.read_text().splitlines()[0])
     http = httpx.post(f"{server}/predict", files={"file": (path.name, path.read_bytes())}, timeout=60).json()
+    lambda_ = json.loads(handler(lambda_event(path), None)["body"])
+    return {"cli": cli, "batch": batch, "http": http, "lambda": lambda_, "python": textrec.read(path)}
+
+
+def lambda_event(path: Path) -> dict:
     event = copy.deepcopy(EVENT)
     event["body"] = base64.b64encode(path.read_bytes()).decode()
-    reply = handler(event, None)
-    lambda_ = json.loads(reply["body"])
-    python = textrec.read(path)
-    return {"cli": cli, "batch": batch, "http": http, "lambda": lambda_,
-            "python": {"text": python.text, "confidence": round(python.confidence, 4)}}
+    return event
 
 
 @pytest.mark.parametrize("name", ["hello.png", "open-daily.png", "receipt-total.png", "station.png"])
 def test_every_front_end_gives_the_same_answer(name, tmp_path, server):
     got = answers(EXAMPLES / name, tmp_path, server)
+    python = got.pop("python")
+    got["python"] = {"text": python.text, "confidence": round(python.confidence, 4)}
     readings = {front: (answer["text"], answer["confidence"]) for front, answer in got.items()}
     assert len(set(readings.values())) == 1, readings
     assert got["cli"]["boxes"] == got["batch"]["boxes"] and len(got["cli"]["boxes"]) == len(got["cli"]["text"])
@@ -56,21 +60,14 @@ def test_every_front_end_gives_the_same_answer(name, tmp_path, server):
 def test_a_page_reads_the_same_through_every_front_end(tmp_path, server):
     """The handwritten note in examples/ is a page in auto mode everywhere, the Lambda handler included."""
     path = EXAMPLES / "note.png"
-    cli = json.loads(CliRunner().invoke(app, ["read", str(path), "--json"]).stdout)
-    out = tmp_path / "batch.jsonl"
-    run_batch([str(path)], out, progress=False, mode="auto")
-    batch = json.loads(out.read_text().splitlines()[0])
-    http = httpx.post(f"{server}/predict", files={"file": (path.name, path.read_bytes())}, timeout=60).json()
-    event = copy.deepcopy(EVENT)
-    event["body"] = base64.b64encode(path.read_bytes()).decode()
-    lambda_ = json.loads(handler(event, None)["body"])
-    python = textrec.read(path)
-    fronts = {"cli": cli, "batch": batch, "http": http, "lambda": lambda_}
+    fronts = answers(path, tmp_path, server)
+    python = fronts.pop("python")
     assert {front: answer["mode"] for front, answer in fronts.items()} == dict.fromkeys(fronts, "page")
     lines = {front: tuple((line["text"], line["confidence"]) for line in answer["lines"])
              for front, answer in fronts.items()}
     assert len(set(lines.values())) == 1 and len(lines["cli"]) >= 6, lines
     assert {answer["text"] for answer in fronts.values()} == {python.text}
+    event = lambda_event(path)
     event["queryStringParameters"] = {"mode": "line"}  # the same options are honoured: one line, no page
     forced = json.loads(handler(event, None)["body"])
     assert "lines" not in forced and forced["text"] and forced["text"] != python.text

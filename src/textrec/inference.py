@@ -203,13 +203,14 @@ class BatchReader:
     def fallback_reader(self) -> "BatchReader":
         if self._fallback_reader is None:
             from textrec.recognizer import MODELS_DIR, bundled_models, load_recognizer
+            from textrec.runtime import OnnxRecognizer
 
             assert self.fallback is not None
             name = str(self.fallback.get("model"))
             if name not in bundled_models():  # a name, never a path: a model folder cannot point outside itself
                 raise TextrecError(f"model config 'fallback.model' must name a bundled model "
                                    f"({', '.join(bundled_models())}), got {name!r}")
-            backend = "onnx" if type(self).__name__ == "OnnxRecognizer" else "auto"
+            backend = "onnx" if isinstance(self, OnnxRecognizer) else "auto"  # torch-free stays torch-free
             reader = load_recognizer(MODELS_DIR / name, backend, **self._fallback_options)
             if reader.preprocess != self.preprocess:
                 raise TextrecError(f"fallback model {name!r} preprocesses differently from this model")
