@@ -212,20 +212,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps failures while reading a body as a 400
-            return error_response(413, str(exc.__cause__) or f"request body over {settings.max_request_bytes:,} bytes")
-        if isinstance(exc.__cause__, BodyTimeout):
-            return error_response(408, f"request body not received within {settings.body_timeout_s:g} s",
-                                  {"Connection": "close"})
+        refusal = body_refusal(exc.__cause__, settings)  # FastAPI wraps failures while reading a body as a 400
+        if refusal is not None:
+            return refusal
         return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, BodyTooLarge):
-            return error_response(413, str(exc) or f"request body over {settings.max_request_bytes:,} bytes")
-        if isinstance(exc, BodyTimeout):
-            return error_response(408, f"request body not received within {settings.body_timeout_s:g} s",
-                                  {"Connection": "close"})
+        refusal = body_refusal(exc, settings)
+        if refusal is not None:
+            return refusal
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal error (logged on the server)")
 
@@ -384,8 +380,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 "max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
                 "max_batch_images": settings.max_batch_images, "charset_size": len(recognizer.charset.chars)}
 
-    return Guard(app, settings.max_request_bytes, metrics, settings.api_key,  # type: ignore[return-value]
-                 body_timeout=settings.body_timeout_s, max_json_containers=4 * settings.max_batch_images + 16)
+    return Guard(app, settings, metrics)  # type: ignore[return-value]
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -424,15 +419,27 @@ class BodyTimeout(Exception):
     pass
 
 
+def body_refusal(exc: BaseException | None, settings: ServeSettings) -> JSONResponse | None:
+    """The answer to a body `Guard` refused while it streamed in (too large, too many JSON objects, too slow),
+    wherever the exception surfaces; None for any other exception."""
+    if isinstance(exc, BodyTooLarge):
+        return error_response(413, str(exc) or f"request body over {settings.max_request_bytes:,} bytes")
+    if isinstance(exc, BodyTimeout):
+        return error_response(408, f"request body not received within {settings.body_timeout_s:g} s",
+                              {"Connection": "close"})
+    return None
+
+
 class Guard:
     """Outermost ASGI layer: refuses bodies over the limit before they are read (Content-Length) or while they
     stream in (chunked), records Prometheus metrics, and turns any unexpected failure into a JSON 500 with a
     log line instead of a dropped connection. It passes attribute access through to the FastAPI app."""
 
-    def __init__(self, app: FastAPI, max_bytes: int, metrics: Metrics, api_key: str | None = None,
-                 body_timeout: float = 60.0, max_json_containers: int = 272):
-        self.app, self.max_bytes, self.metrics, self.api_key = app, max_bytes, metrics, api_key
-        self.body_timeout, self.max_json_containers = body_timeout, max_json_containers
+    def __init__(self, app: FastAPI, settings: ServeSettings, metrics: Metrics):
+        self.app, self.settings, self.metrics = app, settings, metrics
+        self.max_bytes, self.api_key = settings.max_request_bytes, settings.api_key
+        self.body_timeout = settings.body_timeout_s
+        self.max_json_containers = 4 * settings.max_batch_images + 16  # a request needs a few per image
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
@@ -488,16 +495,12 @@ class Guard:
 
             try:
                 await self.app(scope, limited_receive, recording_send)
-            except BodyTooLarge as exc:
-                status = 413
+            except (BodyTooLarge, BodyTimeout) as exc:
+                refusal = body_refusal(exc, self.settings)
+                assert refusal is not None
+                status = refusal.status_code
                 if not started:
-                    await error_response(413, str(exc) or f"request body over {self.max_bytes:,} bytes")(
-                        scope, receive, send)
-            except BodyTimeout:
-                status = 408
-                if not started:
-                    await error_response(408, f"request body not received within {self.body_timeout:g} s",
-                                         {"Connection": "close"})(scope, receive, send)
+                    await refusal(scope, receive, send)
             except Exception:
                 log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
                 if not started:
