@@ -72,3 +72,41 @@ def test_every_bundled_face_has_a_recorded_license_file():
         assert "licenses/" in font.license, font.path
         name = font.license.split("(", 1)[1].rstrip(")")
         assert (FONTS_DIR / name).is_file(), f"{font.path}: {name} missing"
+
+
+def test_face_split_holds_writers_out_and_is_the_same_every_time():
+    """font_split [0, 0.7) and [0.7, 1) share no face, cover all of them, and pick the same faces each time:
+    a validation set written by hands training never saw (configs/ablation/)."""
+    def families(split):
+        return {f.family for f in Renderer(SynthConfig.from_file(HANDWRITING, {"font_split": split})).fonts}
+
+    train, held_out = families([0.0, 0.7]), families([0.7, 1.0])
+    every = {f.family for f in Renderer(SynthConfig.from_file(HANDWRITING)).fonts}
+    assert held_out and train and not train & held_out and train | held_out == every
+    assert families([0.7, 1.0]) == held_out
+    with pytest.raises(TextrecError, match="font_split"):
+        Renderer(SynthConfig.from_file(HANDWRITING, {"font_split": [0.9, 0.2]}))
+
+
+def test_a_data_source_overrides_one_effect_of_a_synth_file():
+    """`{type: synth, path: ..., synth: {...}}` merges into the file's settings key by key: one ingredient off,
+    the rest as the file has them (how the ablation variants differ from the full generator)."""
+    from textrec.data.sources import open_source
+
+    source = open_source({"type": "synth", "path": str(HANDWRITING), "size": 10,
+                          "synth": {"effects": {"handwriting": {"jitter": 0.0, "broad": 0.0}}}})
+    settings = source.config.effects["handwriting"]
+    assert settings["jitter"] == 0.0 and settings["broad"] == 0.0 and settings["p"] == 1.0  # p from the file
+    assert source.config.font_categories == ["handwriting"]
+    with pytest.raises(TextrecError, match="unknown synth effect"):
+        open_source({"type": "synth", "path": str(HANDWRITING), "synth": {"effects": {"sparkle": {"p": 1}}}})
+
+
+def test_broad_pen_share_is_a_setting():
+    mask = np.zeros((20, 40), np.uint8)
+    mask[8:12, 5:35] = 255
+    from textrec.synth.handwriting import pen_weight
+
+    never = [pen_weight(mask, 24, random.Random(i), broad=0.0).sum() for i in range(20)]
+    always = [pen_weight(mask, 24, random.Random(i), broad=1.0).sum() for i in range(20)]
+    assert all(n == mask.sum() for n in never) and all(a > mask.sum() for a in always)

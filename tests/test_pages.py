@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from textrec.cli import app
 from textrec.errors import ImageTooLarge
+from textrec.pages.detect import DEFAULT_DETECTOR
 from textrec.pages.evaluate import PageScores, match
 from textrec.pages.geometry import Box, box_from_quad, iou
 from textrec.pages.kernels import boxes_from_map, kernel_map
@@ -298,3 +299,44 @@ def test_bundled_detector_onnx_matches_its_safetensors_weights():
         expected = network.eval()(torch.from_numpy(array)[None, None]).numpy()
     got = runtime.session.run(None, {runtime.input_name: array[None, None]})[0]
     assert np.abs(got - expected).max() < 1e-3
+
+
+def test_detector_starts_from_saved_weights_trains_on_notes_and_scores_rendered_notes(tmp_path):
+    """data.layouts puts handwritten notes in the synthetic mix, a `{synthetic: note}` validation entry scores
+    rendered notes, model.init_from starts from a saved detector (one of another shape is refused), and a
+    bad layout name is refused before any worker starts."""
+    import torch
+    from safetensors.torch import load_file
+
+    from textrec.modelfile import WEIGHTS
+
+    config = tmp_path / "notes.yaml"
+    config.write_text("""task: detect
+name: notes
+model:
+  network: {name: unet, channels: [16, 32, 64, 96]}
+  init_from: %s
+data:
+  synthetic: 1.0
+  layouts: {note: 1.0}
+  val: [{synthetic: note, count: 2, seed: 5}]
+  crop: 96
+  crops_per_page: 2
+  batch_size: 2
+  num_workers: 0
+train: {max_steps: 2, val_every: 2, logger: csv, threads: 1, lr: 0.0}
+""" % DEFAULT_DETECTOR)
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--set", f"out_dir={tmp_path}",
+                                      "--set", "train.warmup=0", "--set", "train.weight_decay=0"])
+    assert result.exit_code == 0, result.output
+    assert "detection P" in result.output  # the rendered notes were scored
+    trained = load_file(str(tmp_path / "notes" / "model" / WEIGHTS))
+    shipped = load_file(str(DEFAULT_DETECTOR / WEIGHTS))
+    learned = [k for k in shipped if "running" not in k and "num_batches" not in k]  # not batch-norm statistics
+    assert all(torch.equal(trained[k], shipped[k]) for k in learned)  # lr 0: the weights it started from
+    wrong = CliRunner().invoke(app, ["train", "--config", str(config), "--set", f"out_dir={tmp_path}",
+                                     "--set", "model.network.channels=[8,12,16,24]", "--set", "name=wrong"])
+    assert wrong.exit_code != 0 and "does not fit" in wrong.output
+    bad = CliRunner().invoke(app, ["train", "--config", str(config), "--set", f"out_dir={tmp_path}",
+                                   "--set", "data.layouts={poster: 1}", "--set", "name=bad"])
+    assert bad.exit_code != 0 and "layouts" in bad.output and "poster" in bad.output

@@ -259,13 +259,15 @@ SHARED_HINT = ("; this config trains on the project's shared datasets, a folder 
                "with textrec synth)")
 
 
-def _synth(path: Path | None = None, word_list: str | None = None, **options: Any) -> Source:
-    """A synthetic source; `word_list` (a `word<TAB>frequency` file) replaces wordfreq's list, for machines
-    without wordfreq (the GPU recipe)."""
+def _synth(path: Path | None = None, word_list: str | None = None, synth: dict[str, Any] | None = None,
+           **options: Any) -> Source:
+    """A synthetic source; `synth` overrides settings of the synth file (`{effects: {handwriting: {jitter: 0}}}`);
+    `word_list` (a `word<TAB>frequency` file) replaces wordfreq's list, for machines without wordfreq (the GPU
+    recipe)."""
     from textrec.synth.dataset import SynthSource
     from textrec.synth.render import SynthConfig
 
-    config = SynthConfig.from_file(path) if path is not None else SynthConfig()
+    config = SynthConfig.from_file(path, synth)
     if word_list:
         config.text = dict(config.text, word_list=word_list)
     return SynthSource(config=config, **options)

@@ -45,11 +45,11 @@ def handwritten_mask(glyphs, text: str, size: int, rng: random.Random, settings:
     return canvas
 
 
-def pen_weight(mask: np.ndarray, size: int, rng: random.Random) -> np.ndarray:
-    """A broader pen for some words (never finer: thin faces would lose strokes)."""
+def pen_weight(mask: np.ndarray, size: int, rng: random.Random, broad: float = 0.3) -> np.ndarray:
+    """A broader pen for a share `broad` of words (never finer: thin faces would lose strokes)."""
     choice = rng.random()
-    if choice > 0.7:
-        return ndimage.grey_dilation(mask, size=(2, 2) if choice < 0.9 else (3, 3))
+    if choice > 1 - broad:
+        return ndimage.grey_dilation(mask, size=(2, 2) if choice < 1 - broad / 3 else (3, 3))
     return mask
 
 

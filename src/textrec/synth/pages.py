@@ -35,8 +35,14 @@ class PageRenderer:
 
     layouts = {"receipt": 0.45, "document": 0.35, "table": 0.2, "note": 0.0}  # note: handwriting, off by default
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, layouts: dict[str, float] | None = None):
         self.seed = seed
+        if layouts is not None:
+            unknown = sorted(set(layouts) - set(PageRenderer.layouts))
+            if unknown or not layouts or any(float(w) < 0 for w in layouts.values()) or not sum(layouts.values()):
+                raise TextrecError(f"page layouts must weigh some of {', '.join(PageRenderer.layouts)} (weights >= 0, "
+                                   f"not all 0), got {layouts!r:.120}")
+            self.layouts = {name: float(weight) for name, weight in layouts.items()}
         fonts = [f for f in bundled_fonts() if f.category not in ("handwriting", "display")]
         self.fonts = [f for f in fonts if f.covers("ABCabc0123456789.,:-/")]
         self.mono = [f for f in self.fonts if f.category in ("mono", "typewriter")] or self.fonts

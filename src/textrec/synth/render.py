@@ -7,6 +7,7 @@ Sample `index` of a `seed` is always the same image, so datasets are reproducibl
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import math
 import random
@@ -57,8 +58,8 @@ DEFAULT_EFFECTS: dict[str, dict[str, Any]] = {
     "vertical": {"p": 0.0, "max_chars": 8},  # letters stacked top to bottom, turned as the reader turns them
     # Handwriting (synth/handwriting.py), off unless a config turns it on (configs/synth/en-handwriting.yaml):
     # every glyph varied, elastic strokes (amplitude px, smoothness px), pen or pencil on plain/ruled/squared paper
-    "handwriting": {"p": 0.0, "jitter": 1.0, "elastic": [1.0, 3.0], "smoothness": [3.0, 6.0], "ruled": 0.35,
-                    "squared": 0.15, "pencil": 0.3},
+    "handwriting": {"p": 0.0, "jitter": 1.0, "elastic": [1.0, 3.0], "smoothness": [3.0, 6.0], "broad": 0.3,
+                    "ruled": 0.35, "squared": 0.15, "pencil": 0.3},
 }
 
 
@@ -70,6 +71,9 @@ class SynthConfig:
     effects: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_EFFECTS))
     fonts: str | None = None  # a folder of the user's fonts instead of the bundled set
     font_categories: list[str] | None = None  # only bundled faces of these categories (e.g. [handwriting])
+    # [low, high): only the faces whose family name hashes into this part of [0, 1). A fixed split of faces, so
+    # a validation set can be written by hands (faces) that training never saw: [0, 0.8) trains, [0.8, 1) checks
+    font_split: list[float] | None = None
     backgrounds: str | None = None  # a folder of images to crop backgrounds from
 
     @classmethod
@@ -84,15 +88,20 @@ class SynthConfig:
         return cls(effects=effects, **values)
 
     @classmethod
-    def from_file(cls, path: str | Path | None) -> "SynthConfig":
-        if path is None:
-            return cls()
-        import yaml
+    def from_file(cls, path: str | Path | None, overrides: dict[str, Any] | None = None) -> "SynthConfig":
+        """The file's settings (the defaults without one), then `overrides` merged in key by key: a training
+        config's data source can change one effect of a shared synth file (an ablation, a variant)."""
+        values: dict[str, Any] = {}
+        if path is not None:
+            import yaml
 
-        path = Path(path)
-        if not path.is_file():
-            raise TextrecError(f"synth config not found: {path}")
-        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
+            path = Path(path)
+            if not path.is_file():
+                raise TextrecError(f"synth config not found: {path}")
+            values = yaml.safe_load(path.read_text()) or {}
+        if overrides is not None and not isinstance(overrides, dict):
+            raise TextrecError(f"synth overrides must be a mapping, got {overrides!r:.60}")
+        return cls.from_dict(_merged(values, overrides or {}))
 
 
 @lru_cache(maxsize=512)
@@ -176,6 +185,28 @@ def _paper_textures(count: int = 6, size: int = 192) -> list[np.ndarray]:
     return textures
 
 
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def faces_in_split(fonts: list[FontInfo], split: list[float]) -> list[FontInfo]:
+    """The faces whose family hashes into [low, high): the same faces on every machine and in every run."""
+    low, high = (float(v) for v in split)
+    if not 0 <= low < high <= 1:
+        raise TextrecError(f"synth font_split must be [low, high) within [0, 1], got {split!r}")
+    chosen = [f for f in fonts if low <= face_fraction(f.family) < high]
+    if not chosen:
+        raise TextrecError(f"synth font_split {split!r} leaves no face (of {len(fonts)})")
+    return chosen
+
+
+def face_fraction(family: str) -> float:
+    return int(hashlib.md5(family.strip().encode()).hexdigest()[:8], 16) / 0x1_0000_0000
+
+
 class Renderer:
     def __init__(self, config: SynthConfig | None = None, custom_text=None):
         from textrec.charset import Charset
@@ -189,6 +220,8 @@ class Renderer:
             if not fonts:
                 raise TextrecError(f"no font of the categories {categories} (known: display, handwriting, mono, "
                                    "sans, serif, condensed, typewriter)")
+        if self.config.font_split is not None:
+            fonts = faces_in_split(fonts, self.config.font_split)
         self.fonts = [f for f in fonts if f.coverage.strip()]
         self.coverage = [frozenset(f.coverage) for f in self.fonts]
         drawable = set().union(*self.coverage) if self.coverage else set()
@@ -247,7 +280,7 @@ class Renderer:
         hand = e["handwriting"]
         if rng.random() < hand["p"]:
             strokes = handwritten_mask(_glyph_cache(_path_of(font), size, 0), text, size, rng, hand)
-            strokes = elastic(pen_weight(strokes, size, rng), rng, rng.uniform(*hand["elastic"]),
+            strokes = elastic(pen_weight(strokes, size, rng, hand["broad"]), rng, rng.uniform(*hand["elastic"]),
                               rng.uniform(*hand["smoothness"]))
             pil = on_paper(strokes, size, rng, hand, lambda w, h, r: self._crop_tile(r.choice(self.papers), w, h, r))
         else:

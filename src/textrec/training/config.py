@@ -64,11 +64,13 @@ DETECT_DEFAULTS: dict[str, Any] = {  # task: detect (the line detector, training
     "name": "detector",
     "seed": 0,
     "out_dir": "runs",
-    "model": {"network": {"name": "unet"}, "input": {}},  # input: DetectorInput settings
+    "model": {"network": {"name": "unet"}, "input": {}, "init_from": None},  # input: DetectorInput settings;
+    # init_from: a saved detector folder whose weights start the run
     "data": {
         "synthetic": 0.5,  # share of crops from synthetic pages (the rest from `pages`)
+        "layouts": None,  # synthetic page layouts and their weights; None: PageRenderer.layouts (no notes)
         "pages": [],  # [{pages: DIR, boxes: DIR, range: "0-239"}]
-        "val": [],  # same form: whole pages scored by detection F1
+        "val": [],  # same form, or {synthetic: LAYOUT, count: N, seed: S}: whole pages scored by detection F1
         "crop": 384,
         "crops_per_page": 4,
         "scale_jitter": [0.7, 1.4],

@@ -38,6 +38,7 @@ class DetectTask:
             raise TextrecError("detector training needs train.max_steps (or max_epochs): its page crops are an "
                                "endless stream")
         self.input = DetectorInput.from_dict(config["model"]["input"])
+        PageRenderer(layouts=data["layouts"])  # a bad layout name is named now, not in a loader worker
         train_pages, held_out = annotated_pages(data["pages"]), annotated_pages(data["val"])
         if not train_pages and float(data["synthetic"]) <= 0:
             raise TextrecError("no training pages: data.pages has no page with a box file and data.synthetic is 0")
@@ -55,7 +56,8 @@ class DetectTask:
                                channels_last=bool(t["channels_last"]), max_nonfinite=int(t["max_nonfinite"]))
 
     def start(self, system: BaseSystem) -> None:
-        pass
+        if self.config["model"]["init_from"]:
+            warm_start_detector(system.network, self.config["model"]["init_from"], self.config["model"]["network"])
 
     def save(self, folder: Path, network: torch.nn.Module, summary: dict[str, Any]) -> None:
         save_detector(folder, network, detector_config(self.config, summary))
@@ -71,10 +73,30 @@ def as_is(item: Any) -> Any:  # a whole page is its own batch
     return item
 
 
-def annotated_pages(specs: list[dict[str, Any]]) -> list[tuple[Path, list]]:
-    """(page image, [(quad, text)]) for every page with a box file, in the given page-number ranges."""
-    pages = []
+def warm_start_detector(network: torch.nn.Module, path: str, network_config: dict[str, Any]) -> None:
+    """Start from a saved detector's weights; its network settings must be this config's."""
+    from safetensors.torch import load_file
+
+    folder = Path(path)
+    if not (folder / WEIGHTS).is_file() or not (folder / CONFIG).is_file():
+        raise TextrecError(f"model.init_from {path}: not a saved detector folder ({WEIGHTS} and {CONFIG})")
+    saved = json.loads((folder / CONFIG).read_text()).get("network")
+    if saved != network_config:
+        raise TextrecError(f"model.init_from {path} does not fit this config: network {saved} vs {network_config}")
+    network.load_state_dict(load_file(str(folder / WEIGHTS)))
+
+
+def annotated_pages(specs: list[dict[str, Any]]) -> list[tuple[Path | Image.Image, list]]:
+    """(page image, [(quad, text)]) for every page with a box file, in the given page-number ranges; a spec
+    `{synthetic: note, count: 30, seed: 5}` gives that many rendered pages of one layout (held-out notes)."""
+    pages: list[tuple[Path | Image.Image, list]] = []
     for spec in specs:
+        if "synthetic" in spec:
+            renderer = PageRenderer(int(spec.get("seed", 0)), {str(spec["synthetic"]): 1.0})
+            for index in range(int(spec.get("count", 20))):
+                page, lines = renderer.sample(index)
+                pages.append((page, [(line.quad, line.text) for line in lines]))
+            continue
         folder, boxes = Path(spec["pages"]), Path(spec.get("boxes") or Path(spec["pages"]).parent / "boxes")
         low, high = (int(v) for v in str(spec.get("range", "0-999999")).split("-"))
         if not folder.is_dir():
@@ -88,7 +110,8 @@ def annotated_pages(specs: list[dict[str, Any]]) -> list[tuple[Path, list]]:
 class PageCrops(Shardable, IterableDataset):
     """Endless {images: crop, targets: kernel map} samples; each worker of each DDP rank draws its own stream."""
 
-    def __init__(self, config: dict[str, Any], pages: list[tuple[Path, list]], detector_input: DetectorInput):
+    def __init__(self, config: dict[str, Any], pages: list[tuple[Path | Image.Image, list]],
+                 detector_input: DetectorInput):
         self.data, self.pages, self.input = config["data"], pages, detector_input
         self.seed = int(config["seed"])
 
@@ -98,14 +121,15 @@ class PageCrops(Shardable, IterableDataset):
         # `random` is the checkpoint's after a resume (and each worker's own, see worker_init), so a resumed run
         # draws new crops; the rank is mixed in for loaders without workers, where all ranks share one seed
         rng = random.Random((self.seed * 7919 + self.rank) * 1009 + wid + random.getrandbits(32))
-        renderer = PageRenderer(seed=self.seed * 100 + wid)
+        renderer = PageRenderer(seed=self.seed * 100 + wid, layouts=self.data["layouts"])
         while True:
             if not self.pages or rng.random() < float(self.data["synthetic"]):
                 page, lines = renderer.sample(rng.getrandbits(30))
                 quads = [line.quad for line in lines]
             else:
                 path, rows = rng.choice(self.pages)
-                page, quads = load_image(path), [q for q, _ in rows]
+                page = path if isinstance(path, Image.Image) else load_image(path)
+                quads = [q for q, _ in rows]
             for _ in range(int(self.data["crops_per_page"])):  # rendering/decoding a page costs more than a crop
                 yield self.crop(page, quads, rng)
 
@@ -130,10 +154,10 @@ class PageCrops(Shardable, IterableDataset):
 class WholePages(Shardable, Dataset):
     """Held-out pages at the runtime's scale, quads scaled with them; each DDP rank scores its share."""
 
-    def __init__(self, pages: list[tuple[Path, list]], detector_input: DetectorInput):
+    def __init__(self, pages: list[tuple[Path | Image.Image, list]], detector_input: DetectorInput):
         self.pages, self.input = pages, detector_input
 
-    def _share(self) -> list[tuple[Path, list]]:
+    def _share(self) -> list[tuple[Path | Image.Image, list]]:
         return self.pages[self.rank :: self.world]
 
     def __len__(self) -> int:
@@ -141,7 +165,7 @@ class WholePages(Shardable, Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         path, rows = self._share()[index]
-        array, sx, sy = page_input(load_image(path), self.input)
+        array, sx, sy = page_input(path if isinstance(path, Image.Image) else load_image(path), self.input)
         quads = [tuple(v * (sx if i % 2 == 0 else sy) for i, v in enumerate(q)) for q, _ in rows]
         return {"image": torch.from_numpy(array), "quads": quads}
 
