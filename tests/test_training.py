@@ -147,7 +147,7 @@ def test_bucketed_training_runs_and_a_bad_batching_mode_is_named(digits_data, tm
             "train.logger=none", "train.samples_to_print=0", "train.channels_last=true"]
     folder = train(load_config(None, base + ["name=bucketed", "data.batches=bucketed"]))
     assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 8
-    with pytest.raises(TextrecError, match="data.batches must be 'auto', 'bucketed' or 'mixed'"):
+    with pytest.raises(TextrecError, match="data.batches must be one of 'auto', 'bucketed', 'mixed'"):
         train(load_config(None, base + ["name=bad", "data.batches=sorted"]))
 
 
@@ -217,6 +217,7 @@ def test_auto_batching_buckets_by_width_when_widths_vary_and_says_so(capsys):
     from types import SimpleNamespace
 
     from textrec.errors import TextrecError
+    from textrec.training.config import load_config
     from textrec.training.run import batch_mode
 
     words = SimpleNamespace(labels=["cat", "door", "house", "tree"] * 50, generated=False)
@@ -229,5 +230,5 @@ def test_auto_batching_buckets_by_width_when_widths_vary_and_says_so(capsys):
     assert "synthetic text varies in width" in capsys.readouterr().out
     assert batch_mode("auto", [captchas]) == "mixed"
     assert batch_mode("mixed", [words, lines]) == "mixed"  # what the config says wins
-    with pytest.raises(TextrecError, match="data.batches must be 'auto', 'bucketed' or 'mixed', got 'wide'"):
-        batch_mode("wide", [words])
+    with pytest.raises(TextrecError, match="data.batches must be one of 'auto', 'bucketed', 'mixed', got 'wide'"):
+        load_config(None, ["data.batches=wide"])  # the typed config refuses it before any data is read

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(args.config, overrides)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:  # checkpoints stay on the machine; only results come back
-        config["out_dir"] = scratch
+        config.out_dir = scratch
         throughput = ThroughputLog(every=1 if args.dry_run else 50)
         folder = train(config, callbacks=[throughput])
         model = write_fp16(folder / "model", args.out)

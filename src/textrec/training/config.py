@@ -1,89 +1,136 @@
-"""Experiment configs: one YAML per experiment, with `key.sub=value` overrides from the command line. The
-`task` key (recognize | detect) picks the defaults and the keys a config may have; every task trains through
-the same runner (training/run.py)."""
+"""Experiment configs: one YAML per experiment (`extends:` another and override a few keys), with
+`key.sub=value` overrides from the command line. The `task` key (recognize | detect) picks the typed config
+(dataclasses below: every setting, its type and default in one place) and so the keys a config may have; one
+validation pass names a bad key or value with the file (or override) it came from. Every task trains through
+the same runner (training/run.py). Stdlib dataclasses, not pydantic: the GPU recipe's machine has no pydantic."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import types
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from textrec.errors import TextrecError
 
-DEFAULTS: dict[str, Any] = {  # task: recognize (a text-line recognizer, CTC or attention)
-    "task": "recognize",
-    "name": "run",
-    "seed": 0,
-    "out_dir": "runs",
-    "model": {
-        "charset": "printable",
-        "preprocess": {},
-        "network": {"name": "crnn"},
-        "init_from": None,  # a saved model (folder or .safetensors) whose weights start the run: fine-tuning
-    },
-    "data": {
-        "train": [],
-        "val": [],
-        "batch_size": 32,
-        "num_workers": 2,
-        "epoch_size": None,  # samples per epoch when mixing sources; None = one pass
-        "batches": "auto",  # bucketed (each batch from one source, similar widths) | mixed | auto: bucketed
-        # when the training images' widths vary (synthetic text, label lengths that differ 2x), else mixed
-        "cache": False,  # keep decoded images in memory (small datasets)
-        "augment": None,  # AugmentConfig settings; None = no augmentation
-        "on_unknown": "error",  # or 'drop': labels with characters outside the charset
-    },
-    "train": {
-        "max_epochs": 10,
-        "max_steps": -1,
-        "max_time": None,  # "00:00:30:00" (DD:HH:MM:SS) stops training at a wall-clock budget
-        "lr": 1e-3,
-        "weight_decay": 0.01,
-        "warmup": 0.1,  # fraction of steps of one-cycle warm-up
-        "gradient_clip": 5.0,
-        "precision": "32-true",
-        "early_stopping": 0,  # patience in validations; 0 = off
-        "val_every": 1,  # epochs between validations (detect: steps, see DETECT_DEFAULTS)
-        "logger": "tensorboard",  # tensorboard | csv | mlflow | wandb | none
-        "samples_to_print": 5,
-        "threads": None,
-        "channels_last": False,
-        "accelerator": "auto",
-        "devices": "auto",  # per node; with strategy ddp: processes (CPU) or GPUs
-        "num_nodes": 1,
-        "strategy": "auto",  # ddp for several processes/GPUs/nodes (see docs/distributed.md)
-        "lr_scaling": "linear",  # lr is for one process; x world size (linear), x sqrt(world size), or none
-        "checkpoint_every": 500,  # steps between writes of last.ckpt (and at each epoch end); 0 = epochs only
-        "max_nonfinite": 20,  # NaN/inf losses in a row before the run stops (each one is skipped and counted)
-    },
-}
 
-DETECT_DEFAULTS: dict[str, Any] = {  # task: detect (the line detector, training/detector.py)
-    "task": "detect",
-    "name": "detector",
-    "seed": 0,
-    "out_dir": "runs",
-    "model": {"network": {"name": "unet"}, "input": {}, "init_from": None},  # input: DetectorInput settings;
-    # init_from: a saved detector folder whose weights start the run
-    "data": {
-        "synthetic": 0.5,  # share of crops from synthetic pages (the rest from `pages`)
-        "layouts": None,  # synthetic page layouts and their weights; None: PageRenderer.layouts (no notes)
-        "pages": [],  # [{pages: DIR, boxes: DIR, range: "0-239"}]
-        "val": [],  # same form, or {synthetic: LAYOUT, count: N, seed: S}: whole pages scored by detection F1
-        "crop": 384,
-        "crops_per_page": 4,
-        "scale_jitter": [0.7, 1.4],
-        "batch_size": 16,
-        "num_workers": 1,
-    },
-    # the recognizer's train settings, bar printing samples; crops are an endless stream, so an "epoch" is
-    # `val_every` steps: validation, last.ckpt and the epoch-end hooks come every val_every steps
-    "train": {**{k: v for k, v in DEFAULTS["train"].items() if k != "samples_to_print"},
-              "max_epochs": -1, "max_steps": 2000, "lr": 2e-3, "weight_decay": 1e-4, "val_every": 500},
-}
+@dataclass
+class TrainSettings:
+    """How to train, for every task."""
+    max_epochs: int = 10
+    max_steps: int = -1
+    max_time: str | None = None  # "00:00:30:00" (DD:HH:MM:SS): the wall-clock budget of each invocation
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # fraction of steps of one-cycle warm-up
+    gradient_clip: float = 5.0
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"] = "32-true"
+    early_stopping: int = 0  # patience in validations; 0 = off
+    val_every: int = 1  # epochs between validations (detect: steps)
+    logger: str = "tensorboard"  # tensorboard | csv | mlflow | wandb | none
+    threads: int | None = None
+    channels_last: bool = False
+    accelerator: str = "auto"
+    devices: int | str | list[int] = "auto"  # per node; with strategy ddp: processes (CPU) or GPUs
+    num_nodes: int = 1
+    strategy: str = "auto"  # ddp for several processes/GPUs/nodes (see docs/distributed.md)
+    lr_scaling: Literal["linear", "sqrt", "none"] = "linear"  # lr is for one process; x world size, x sqrt, or not
+    checkpoint_every: int = 500  # steps between writes of last.ckpt (and at each epoch end); 0 = epochs only
+    max_nonfinite: int = 20  # NaN/inf losses in a row before the run stops (each one is skipped and counted)
 
+
+@dataclass
+class RecognizeTrain(TrainSettings):
+    samples_to_print: int = 5
+
+
+@dataclass
+class DetectTrain(TrainSettings):
+    """The detector's crops are an endless stream, so an "epoch" is `val_every` steps: validation, last.ckpt
+    and the epoch-end hooks come every val_every steps."""
+    max_epochs: int = -1
+    max_steps: int = 2000
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    val_every: int = 500
+
+
+@dataclass
+class RecognizeModel:
+    charset: str = "printable"  # a preset name, the characters themselves, or auto (from the training labels)
+    preprocess: dict[str, Any] = field(default_factory=dict)  # PreprocessConfig settings
+    network: dict[str, Any] = field(default_factory=lambda: {"name": "crnn"})  # networks.build_network settings
+    init_from: str | None = None  # a saved model (folder or .safetensors) whose weights start the run
+
+
+@dataclass
+class RecognizeData:
+    train: list[Any] = field(default_factory=list)  # sources: a path, or {path|type, weight, split, ...}
+    val: list[Any] = field(default_factory=list)
+    batch_size: int = 32
+    num_workers: int = 2
+    epoch_size: int | None = None  # samples per epoch when mixing sources; None = one pass
+    # bucketed (each batch from one source, similar widths) | mixed | auto: bucketed when the training images'
+    # widths vary (synthetic text, label lengths that differ 2x), else mixed
+    batches: Literal["auto", "bucketed", "mixed"] = "auto"
+    cache: bool = False  # keep decoded images in memory (small datasets)
+    augment: dict[str, Any] | None = None  # AugmentConfig settings; None = no augmentation
+    on_unknown: Literal["error", "drop"] = "error"  # labels with characters outside the charset
+
+
+@dataclass
+class DetectModel:
+    network: dict[str, Any] = field(default_factory=lambda: {"name": "unet"})
+    input: dict[str, Any] = field(default_factory=dict)  # DetectorInput settings
+    init_from: str | None = None  # a saved detector folder whose weights start the run
+
+
+@dataclass
+class DetectData:
+    synthetic: float = 0.5  # share of crops from synthetic pages (the rest from `pages`)
+    layouts: dict[str, float] | None = None  # synthetic page layouts and weights; None: PageRenderer.layouts
+    pages: list[Any] = field(default_factory=list)  # [{pages: DIR, boxes: DIR, range: "0-239"}]
+    val: list[Any] = field(default_factory=list)  # same form, or {synthetic: LAYOUT, count: N, seed: S}
+    crop: int = 384
+    crops_per_page: int = 4
+    scale_jitter: list[float] = field(default_factory=lambda: [0.7, 1.4])
+    batch_size: int = 16
+    num_workers: int = 1
+
+
+@dataclass
+class RecognizeConfig:
+    """task: recognize, a text-line recognizer (CTC or attention)."""
+    task: Literal["recognize"] = "recognize"
+    name: str = "run"
+    seed: int = 0
+    out_dir: str = "runs"
+    model: RecognizeModel = field(default_factory=RecognizeModel)
+    data: RecognizeData = field(default_factory=RecognizeData)
+    train: RecognizeTrain = field(default_factory=RecognizeTrain)
+
+
+@dataclass
+class DetectConfig:
+    """task: detect, the line detector (training/detector.py)."""
+    task: Literal["detect"] = "detect"
+    name: str = "detector"
+    seed: int = 0
+    out_dir: str = "runs"
+    model: DetectModel = field(default_factory=DetectModel)
+    data: DetectData = field(default_factory=DetectData)
+    train: DetectTrain = field(default_factory=DetectTrain)
+
+
+Config = Union[RecognizeConfig, DetectConfig]
+CONFIG_TYPES: dict[str, type] = {"recognize": RecognizeConfig, "detect": DetectConfig}
+DEFAULTS: dict[str, Any] = dataclasses.asdict(RecognizeConfig())  # every key and default, as plain data
+DETECT_DEFAULTS: dict[str, Any] = dataclasses.asdict(DetectConfig())
 TASKS: dict[str, dict[str, Any]] = {"recognize": DEFAULTS, "detect": DETECT_DEFAULTS}
+
 SECTIONS = ("model", "data", "train")
 
 
@@ -137,9 +184,10 @@ def read_config_file(path: Path, seen: tuple[Path, ...] = (),
     return merge(read_config_file(path.parent / base, (*seen, path.resolve()), files), loaded)
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Defaults of the config's task, then the file (and those it extends), then `overrides`; every key is
-    checked against the task's defaults, and a wrong one is named with the file (or override) it came from."""
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Defaults of the config's task, then the file (and those it extends), then `overrides`, as the task's
+    typed config. Every key and value is checked, and a wrong one is named with the file (or override) it came
+    from."""
     files: list[tuple[str, dict[str, Any]]] = []
     loaded = read_config_file(Path(path), files=files) if path is not None else {}
     task, where = loaded.get("task", "recognize"), f"config {path}"
@@ -159,7 +207,103 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     for split in ("train", "val", "pages"):  # `--set data.train=x.tsv` names one source: a list of one
         if split in TASKS[task]["data"] and isinstance(data.get(split), (str, dict)):
             data[split] = [data[split]]
-    return config
+
+    def blame(key: str) -> str:  # who set `key` last: an override, else the first file (child before base)
+        for assignment in reversed(overrides or []):
+            name = assignment.partition("=")[0].strip()
+            if key == name or key.startswith(name + "."):
+                return f"override {assignment!r}"
+        for source, settings in files:
+            node: Any = settings
+            for part in key.split("."):
+                node = node.get(part, KeyError) if isinstance(node, dict) else KeyError
+            if node is not KeyError:
+                return source
+        return f"config {path}" if path is not None else "config"
+
+    return typed(CONFIG_TYPES[task], config, "", blame)
+
+
+def as_dict(config: Config) -> dict[str, Any]:
+    """The config as plain data (the run folder's config.json, comparisons)."""
+    return dataclasses.asdict(config)
+
+
+def typed(cls: Any, values: dict[str, Any], prefix: str, blame: Any) -> Any:
+    """`values` (every key present, checked by check_keys) as the dataclass `cls`, each value coerced to its
+    field's type; a wrong one raises naming the key, what it must be and where it was set."""
+    hints = get_type_hints(cls)
+    settings = {}
+    for item in dataclasses.fields(cls):
+        key, value, hint = f"{prefix}{item.name}", values[item.name], hints[item.name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise TextrecError(f"{blame(key)}: config section {key!r} must be a mapping")
+            settings[item.name] = typed(hint, value, key + ".", blame)
+            continue
+        try:
+            settings[item.name] = coerce(value, hint)
+        except (TypeError, ValueError, OverflowError):
+            raise TextrecError(f"{blame(key)}: {key} must be {describe(hint)}, got {value!r:.80}") from None
+    return cls(**settings)
+
+
+def coerce(value: Any, hint: Any) -> Any:
+    """`value` as type `hint`, or TypeError/ValueError. Numbers written `1e-3` arrive as strings (YAML 1.1)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return coerce(value, option)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError
+    if origin is Literal:
+        if value not in args:
+            raise ValueError
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise TypeError
+        return [coerce(v, args[0]) for v in value] if args else list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError
+        return {k: coerce(v, args[1]) for k, v in value.items()} if args else dict(value)
+    if isinstance(value, bool) and hint is not bool:  # True is an int to Python, never a number here
+        raise TypeError
+    if hint is bool and not isinstance(value, bool):
+        raise TypeError
+    if hint is int:
+        number = float(value) if isinstance(value, str) else value
+        if not isinstance(number, (int, float)) or number != int(number):
+            raise TypeError
+        return int(number)
+    if hint is float:
+        if not isinstance(value, (int, float, str)):
+            raise TypeError
+        return float(value)
+    if hint is str and not isinstance(value, str):
+        raise TypeError
+    return value
+
+
+def describe(hint: Any) -> str:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is list:
+        return "a list" + (f" of {describe(args[0])}" if args and args[0] is not Any else "")
+    if origin is dict:
+        return "a mapping"
+    names = {int: "a whole number", float: "a number", str: "text", bool: "true or false", type(None): "null"}
+    return names.get(hint, str(hint))
 
 
 def check_keys(config: dict[str, Any], task: str, where: str) -> None:
@@ -191,6 +335,8 @@ def _resolve_paths(config: dict[str, Any], base: Path) -> dict[str, Any]:
     if not isinstance(data, dict):  # reported by check_keys
         return config
     for split in ("train", "val", "pages"):  # pages: the detector's annotated page scans
+        if isinstance(data.get(split), (str, dict)):  # one source without a list: a list of one
+            data[split] = [data[split]]
         specs = data.get(split) or []
         for i, spec in enumerate(specs if isinstance(specs, list) else []):
             if isinstance(spec, str):

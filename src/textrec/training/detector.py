@@ -24,6 +24,7 @@ from textrec.pages.detect import DETECTOR_FORMAT, DetectorInput, page_input
 from textrec.pages.kernels import kernel_map
 from textrec.preprocess import load_image
 from textrec.synth.pages import PageRenderer
+from textrec.training.config import DetectConfig
 from textrec.training.system import BaseSystem, DetectionSystem
 
 
@@ -32,32 +33,31 @@ class DetectTask:
 
     monitor = DetectionSystem.monitor
 
-    def __init__(self, config: dict[str, Any]):
-        self.config, data, t = config, config["data"], config["train"]
-        if int(t["max_steps"]) <= 0 and int(t["max_epochs"]) <= 0:
+    def __init__(self, config: DetectConfig):
+        self.config, data, t = config, config.data, config.train
+        if t.max_steps <= 0 and t.max_epochs <= 0:
             raise TextrecError("detector training needs train.max_steps (or max_epochs): its page crops are an "
                                "endless stream")
-        self.input = DetectorInput.from_dict(config["model"]["input"])
-        PageRenderer(layouts=data["layouts"])  # a bad layout name is named now, not in a loader worker
-        train_pages, held_out = annotated_pages(data["pages"]), annotated_pages(data["val"])
-        if not train_pages and float(data["synthetic"]) <= 0:
+        self.input = DetectorInput.from_dict(config.model.input)
+        PageRenderer(layouts=data.layouts)  # a bad layout name is named now, not in a loader worker
+        train_pages, held_out = annotated_pages(data.pages), annotated_pages(data.val)
+        if not train_pages and data.synthetic <= 0:
             raise TextrecError("no training pages: data.pages has no page with a box file and data.synthetic is 0")
-        workers = int(data["num_workers"])
-        self.train_loader = DataLoader(PageCrops(config, train_pages, self.input), batch_size=int(data["batch_size"]),
+        workers = data.num_workers
+        self.train_loader = DataLoader(PageCrops(config, train_pages, self.input), batch_size=data.batch_size,
                                        num_workers=workers, persistent_workers=workers > 0, worker_init_fn=worker_init)
         self.val_loader = (DataLoader(WholePages(held_out, self.input), batch_size=None, collate_fn=as_is)
                            if held_out else None)
-        self.summary = {"name": config["name"], "train_pages": len(train_pages), "synthetic_share": data["synthetic"]}
+        self.summary = {"name": config.name, "train_pages": len(train_pages), "synthetic_share": data.synthetic}
 
     def system(self, lr: float) -> BaseSystem:
-        t = self.config["train"]
-        return DetectionSystem(self.config["model"]["network"], self.input.to_dict(), lr=lr,
-                               weight_decay=float(t["weight_decay"]), warmup=float(t["warmup"]),
-                               channels_last=bool(t["channels_last"]), max_nonfinite=int(t["max_nonfinite"]))
+        t = self.config.train
+        return DetectionSystem(self.config.model.network, self.input.to_dict(), lr=lr, weight_decay=t.weight_decay,
+                               warmup=t.warmup, channels_last=t.channels_last, max_nonfinite=t.max_nonfinite)
 
     def start(self, system: BaseSystem) -> None:
-        if self.config["model"]["init_from"]:
-            warm_start_detector(system.network, self.config["model"]["init_from"], self.config["model"]["network"])
+        if self.config.model.init_from:
+            warm_start_detector(system.network, self.config.model.init_from, self.config.model.network)
 
     def save(self, folder: Path, network: torch.nn.Module, summary: dict[str, Any]) -> None:
         save_detector(folder, network, detector_config(self.config, summary))
@@ -65,7 +65,7 @@ class DetectTask:
     def trainer_settings(self) -> dict[str, Any]:
         # the crops never end: an epoch is `val_every` steps, so validation, last.ckpt and every epoch-end hook
         # come at that pace, as they do for the recognizer at the end of each pass over its data
-        every = int(self.config["train"]["val_every"])
+        every = self.config.train.val_every
         return {"limit_train_batches": every, "check_val_every_n_epoch": 1, "log_every_n_steps": min(10, every)}
 
 
@@ -110,10 +110,10 @@ def annotated_pages(specs: list[dict[str, Any]]) -> list[tuple[Path | Image.Imag
 class PageCrops(Shardable, IterableDataset):
     """Endless {images: crop, targets: kernel map} samples; each worker of each DDP rank draws its own stream."""
 
-    def __init__(self, config: dict[str, Any], pages: list[tuple[Path | Image.Image, list]],
+    def __init__(self, config: DetectConfig, pages: list[tuple[Path | Image.Image, list]],
                  detector_input: DetectorInput):
-        self.data, self.pages, self.input = config["data"], pages, detector_input
-        self.seed = int(config["seed"])
+        self.data, self.pages, self.input = config.data, pages, detector_input
+        self.seed = config.seed
 
     def __iter__(self):
         worker = get_worker_info()
@@ -121,21 +121,21 @@ class PageCrops(Shardable, IterableDataset):
         # `random` is the checkpoint's after a resume (and each worker's own, see worker_init), so a resumed run
         # draws new crops; the rank is mixed in for loaders without workers, where all ranks share one seed
         rng = random.Random((self.seed * 7919 + self.rank) * 1009 + wid + random.getrandbits(32))
-        renderer = PageRenderer(seed=self.seed * 100 + wid, layouts=self.data["layouts"])
+        renderer = PageRenderer(seed=self.seed * 100 + wid, layouts=self.data.layouts)
         while True:
-            if not self.pages or rng.random() < float(self.data["synthetic"]):
+            if not self.pages or rng.random() < self.data.synthetic:
                 page, lines = renderer.sample(rng.getrandbits(30))
                 quads = [line.quad for line in lines]
             else:
                 path, rows = rng.choice(self.pages)
                 page = path if isinstance(path, Image.Image) else load_image(path)
                 quads = [q for q, _ in rows]
-            for _ in range(int(self.data["crops_per_page"])):  # rendering/decoding a page costs more than a crop
+            for _ in range(self.data.crops_per_page):  # rendering/decoding a page costs more than a crop
                 yield self.crop(page, quads, rng)
 
     def crop(self, page: Image.Image, quads: list, rng: random.Random) -> dict[str, np.ndarray]:
-        size = int(self.data["crop"])
-        scale = self.input.scale_for(page.width, page.height) * rng.uniform(*self.data["scale_jitter"])
+        size = self.data.crop
+        scale = self.input.scale_for(page.width, page.height) * rng.uniform(*self.data.scale_jitter)
         array, sx, sy = page_input(page, self.input, scale)
         h, w = array.shape
         x0 = rng.randint(0, max(0, w - size))
@@ -199,6 +199,6 @@ def export_detector_onnx(network: torch.nn.Module, config: dict[str, Any], out: 
     atomic_write(out, write)
 
 
-def detector_config(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
-    return {"format": DETECTOR_FORMAT, "format_version": 1, "network": config["model"]["network"],
-            "input": DetectorInput.from_dict(config["model"]["input"]).to_dict(), "training": summary}
+def detector_config(config: DetectConfig, summary: dict[str, Any]) -> dict[str, Any]:
+    return {"format": DETECTOR_FORMAT, "format_version": 1, "network": config.model.network,
+            "input": DetectorInput.from_dict(config.model.input).to_dict(), "training": summary}

@@ -27,31 +27,32 @@ from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
 from textrec.training.callbacks import Curves, ExportBestModel, InvocationTimer, ShardData, SkipReport, ThroughputLog
 from textrec.training.checkpoints import AtomicCheckpointIO
+from textrec.training.config import Config, DetectConfig, RecognizeConfig, as_dict
 from textrec.training.system import BaseSystem, RecognitionSystem
 
 
-def build_charset(config: dict[str, Any], sources: list) -> Charset:
-    spec = config["model"]["charset"]
+def build_charset(config: RecognizeConfig, sources: list) -> Charset:
+    spec = config.model.charset
     if spec == "auto":  # every character seen in the training labels (a synthetic source: its alphabet)
         return Charset.from_labels(source.renderer.alphabet if source.generated
                                    else "".join(source.labels) for source in sources)
     return Charset.from_spec(spec)
 
 
-def build_datasets(config: dict[str, Any], charset: Charset, preprocess: PreprocessConfig,
+def build_datasets(config: RecognizeConfig, charset: Charset, preprocess: PreprocessConfig,
                    train_sources: list, val_sources: list) -> tuple[DataLoader, DataLoader | None]:
-    data = config["data"]
-    augment = AugmentConfig.from_dict(data["augment"]) if data["augment"] is not None else None
-    probe = build_network(config["model"]["network"], charset.num_classes)
+    data = config.data
+    augment = AugmentConfig.from_dict(data.augment) if data.augment is not None else None
+    probe = build_network(config.model.network, charset.num_classes)
     stride = probe.width_stride if probe.decoder == "ctc" else 1  # CTC needs a column per character; attention not
 
     def make(source, train: bool, spec) -> TextDataset:
         caseless = bool(spec.get("caseless", False)) if isinstance(spec, dict) else False
         return TextDataset(source, charset, preprocess, stride, Augmenter(augment) if train and augment else None,
-                           data["on_unknown"], data["cache"], caseless=caseless)
+                           data.on_unknown, data.cache, caseless=caseless)
 
-    train_sets = [make(s, True, spec) for s, spec in zip(train_sources, data["train"])]
-    weights = [float(spec.get("weight", 1.0)) if isinstance(spec, dict) else 1.0 for spec in data["train"]]
+    train_sets = [make(s, True, spec) for s, spec in zip(train_sources, data.train)]
+    weights = [float(spec.get("weight", 1.0)) if isinstance(spec, dict) else 1.0 for spec in data.train]
     for source, dataset in zip(train_sources, train_sets):
         if is_rank_zero():
             for reason in dataset.label_report.dropped[:5]:
@@ -60,31 +61,29 @@ def build_datasets(config: dict[str, Any], charset: Charset, preprocess: Preproc
                 print(f"dropped {len(dataset.label_report.dropped)} sample(s) with characters outside the charset")
         if len(dataset) == 0:
             raise TextrecError(f"training source {source.describe()} has no usable sample")
-    workers, batch_size, collate = int(data["num_workers"]), int(data["batch_size"]), Collate(preprocess)
+    workers, batch_size, collate = data.num_workers, data.batch_size, Collate(preprocess)
     common: dict[str, Any] = dict(num_workers=workers, worker_init_fn=worker_init, persistent_workers=workers > 0)
-    batching = batch_mode(data["batches"], train_sources)
+    batching = batch_mode(data.batches, train_sources)
     if batching == "bucketed":  # the dataset makes whole batches itself
-        batches = -(-(data["epoch_size"] or sum(len(d) for d in train_sets)) // batch_size)
-        bucketed = BucketedBatches(train_sets, weights, batches, batch_size, collate, seed=config["seed"])
+        batches = -(-(data.epoch_size or sum(len(d) for d in train_sets)) // batch_size)
+        bucketed = BucketedBatches(train_sets, weights, batches, batch_size, collate, seed=config.seed)
         train_loader = DataLoader(bucketed, batch_size=None, **common)
     else:
-        train_set, sampler = mixed(train_sets, weights, data["epoch_size"], config["seed"])
+        train_set, sampler = mixed(train_sets, weights, data.epoch_size, config.seed)
         train_loader = DataLoader(train_set, sampler=sampler, batch_size=batch_size,
                                   drop_last=len(sampler) > batch_size, collate_fn=collate, **common)
     val_loader = None
     if val_sources:
-        val_specs = data["val"] or []
+        val_specs = data.val
         val_set, val_sampler = mixed([make(s, False, spec) for s, spec in zip(val_sources, val_specs)],
                                      [1.0] * len(val_sources), None, shuffle=False)
         val_loader = DataLoader(val_set, sampler=val_sampler, batch_size=batch_size, collate_fn=collate, **common)
     return train_loader, val_loader
 
 
-def batch_mode(setting: str, sources: list) -> str:
+def batch_mode(setting: str, sources: list) -> str:  # setting: checked by the typed config
     """'bucketed' or 'mixed' for data.batches (auto: bucketed when widths vary), said in the log: padding every
     image of a batch to its widest one is what makes a words-and-lines mix train several times slower."""
-    if setting not in ("auto", "bucketed", "mixed"):
-        raise TextrecError(f"data.batches must be 'auto', 'bucketed' or 'mixed', got {setting!r}")
     if setting != "auto":
         chosen, why = setting, "as the config says"
     elif any(source.generated for source in sources):
@@ -107,13 +106,13 @@ def is_rank_zero() -> bool:
     return rank_zero_only.rank == 0  # type: ignore[attr-defined]  # an attribute Lightning sets on the function
 
 
-def run_folder(config: dict[str, Any], resume: bool) -> Path:
+def run_folder(config: Config, resume: bool) -> Path:
     """runs/NAME for a new run (NAME-2, -3... if taken); with resume, the newest one that has a checkpoint.
     Under DDP all ranks must agree: processes Lightning starts inherit TEXTREC_RUN_DIR from rank 0; ranks
     started together by torchrun or SLURM use runs/NAME itself, since none can know which of them came first."""
     if os.environ.get("TEXTREC_RUN_DIR"):
         return Path(os.environ["TEXTREC_RUN_DIR"])
-    base = Path(config["out_dir"]) / config["name"]
+    base = Path(config.out_dir) / config.name
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return base
     candidates = [base] + [base.with_name(f"{base.name}-{i}") for i in range(2, 1000)]
@@ -230,60 +229,57 @@ class RecognizeTask:
 
     monitor = RecognitionSystem.monitor
 
-    def __init__(self, config: dict[str, Any]):
+    def __init__(self, config: RecognizeConfig):
         self.config = config
-        if not config["data"]["train"]:
+        if not config.data.train:
             raise TextrecError("config has no training data (data.train is empty)")
-        train_sources = [open_source(spec) for spec in config["data"]["train"]]
-        val_sources = [open_source(spec) for spec in config["data"]["val"] or []]
+        train_sources = [open_source(spec) for spec in config.data.train]
+        val_sources = [open_source(spec) for spec in config.data.val]
         self.charset = build_charset(config, train_sources)
-        self.preprocess = PreprocessConfig.from_dict(config["model"]["preprocess"])
-        if config["model"]["network"].get("name") == "vit":  # its row embedding is sized by the image height
-            config["model"]["network"].setdefault("height", self.preprocess.height)
+        self.preprocess = PreprocessConfig.from_dict(config.model.preprocess)
+        if config.model.network.get("name") == "vit":  # its row embedding is sized by the image height
+            config.model.network.setdefault("height", self.preprocess.height)
         self.train_loader, self.val_loader = build_datasets(config, self.charset, self.preprocess, train_sources,
                                                             val_sources)
-        self.summary = {"name": config["name"], "train_sources": [s.describe() for s in train_sources],
+        self.summary = {"name": config.name, "train_sources": [s.describe() for s in train_sources],
                         "train_samples": sum(len(s) for s in train_sources)}
 
     def system(self, lr: float) -> BaseSystem:
-        t = self.config["train"]
-        return RecognitionSystem(self.config["model"]["network"], self.charset.chars, lr=lr,
-                                 weight_decay=float(t["weight_decay"]), warmup=float(t["warmup"]),
-                                 samples_to_print=int(t["samples_to_print"]), channels_last=bool(t["channels_last"]),
-                                 max_nonfinite=int(t["max_nonfinite"]))
+        t = self.config.train
+        return RecognitionSystem(self.config.model.network, self.charset.chars, lr=lr, weight_decay=t.weight_decay,
+                                 warmup=t.warmup, samples_to_print=t.samples_to_print,
+                                 channels_last=t.channels_last, max_nonfinite=t.max_nonfinite)
 
     def start(self, system: BaseSystem) -> None:
-        if self.config["model"]["init_from"]:
-            warm_start(system.network, self.config["model"]["init_from"], self.config["model"]["network"],
-                       self.charset)
+        if self.config.model.init_from:
+            warm_start(system.network, self.config.model.init_from, self.config.model.network, self.charset)
 
     def save(self, folder: Path, network: torch.nn.Module, summary: dict[str, Any]) -> None:
-        save_model(folder, network, make_config(self.config["model"]["network"], self.charset, self.preprocess,
-                                                summary))
+        save_model(folder, network, make_config(self.config.model.network, self.charset, self.preprocess, summary))
 
     def trainer_settings(self) -> dict[str, Any]:
         return {}
 
 
-def make_task(config: dict[str, Any]) -> Task:
-    if config.get("task", "recognize") == "detect":
+def make_task(config: Config) -> Task:
+    if isinstance(config, DetectConfig):
         from textrec.training.detector import DetectTask  # page rendering and the detector: only when asked
 
         return DetectTask(config)
     return RecognizeTask(config)
 
 
-def train(config: dict[str, Any], resume: bool = False, callbacks: list | None = None) -> Path:
+def train(config: Config, resume: bool = False, callbacks: list | None = None) -> Path:
     """Train per `config`; returns the run folder, whose `model/` holds the best model by the task's validation
     score (CER; a detector's F1). `callbacks` are added to the trainer's (tests use them to look inside a run)."""
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
-    t = config["train"]
+    t = config.train
     quiet_known_noise()
-    L.seed_everything(int(config["seed"]), workers=True, verbose=False)
-    random.seed(config["seed"]), np.random.seed(config["seed"])
-    if t["threads"]:
-        torch.set_num_threads(int(t["threads"]))
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    random.seed(config.seed), np.random.seed(config.seed)
+    if t.threads:
+        torch.set_num_threads(t.threads)
     task = make_task(config)
     train_loader, val_loader = task.train_loader, task.val_loader
     monitor, mode = task.monitor
@@ -291,7 +287,7 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
     folder = run_folder(config, resume)
     if is_rank_zero():
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+        (folder / CONFIG).write_text(json.dumps(as_dict(config), indent=2) + "\n")
     checkpoints = folder / "checkpoints"
     callbacks = [
         # last.ckpt has a callback of its own: with a monitor, Lightning rewrites it only when the score
@@ -304,26 +300,26 @@ def train(config: dict[str, Any], resume: bool = False, callbacks: list | None =
         TQDMProgressBar(refresh_rate=10) if sys.stdout.isatty() else ThroughputLog(every=50),
         ShardData(train_loader, val_loader), *(callbacks or []),
     ]
-    if t["max_time"]:
-        callbacks.append(InvocationTimer(duration=t["max_time"], interval="step"))
-    if t["checkpoint_every"]:  # Lightning takes steps or epochs per callback, not both: same file, second writer
+    if t.max_time:
+        callbacks.append(InvocationTimer(duration=t.max_time, interval="step"))
+    if t.checkpoint_every:  # Lightning takes steps or epochs per callback, not both: same file, second writer
         callbacks.append(ModelCheckpoint(checkpoints, filename="last", monitor=None, save_top_k=1,
-                                         enable_version_counter=False, every_n_train_steps=int(t["checkpoint_every"])))
+                                         enable_version_counter=False, every_n_train_steps=t.checkpoint_every))
     if val_loader:  # without validation there is no "best", only the last
         callbacks.append(ModelCheckpoint(checkpoints, filename="best", monitor=monitor, mode=mode))
-    if t["early_stopping"] and val_loader:
-        callbacks.append(EarlyStopping(monitor, patience=int(t["early_stopping"]), mode=mode))
-    settings = dict(max_epochs=int(t["max_epochs"]), max_steps=int(t["max_steps"]),
-                    check_val_every_n_epoch=int(t["val_every"]), log_every_n_steps=10)  # the task may change these
+    if t.early_stopping and val_loader:
+        callbacks.append(EarlyStopping(monitor, patience=t.early_stopping, mode=mode))
+    settings = dict(max_epochs=t.max_epochs, max_steps=t.max_steps, check_val_every_n_epoch=t.val_every,
+                    log_every_n_steps=10)  # the task may change these
     trainer = L.Trainer(
-        gradient_clip_val=float(t["gradient_clip"]) or None, precision=t["precision"], callbacks=callbacks,
-        logger=make_logger(t["logger"], folder), default_root_dir=str(folder), accelerator=t["accelerator"],
-        devices=t["devices"], num_nodes=int(t["num_nodes"]), strategy=t["strategy"],
+        gradient_clip_val=t.gradient_clip or None, precision=t.precision, callbacks=callbacks,
+        logger=make_logger(t.logger, folder), default_root_dir=str(folder), accelerator=t.accelerator,
+        devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
         use_distributed_sampler=False,  # our samplers shard themselves (ShardData), by rank and worker
         plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, enable_model_summary=False,
         enable_progress_bar=sys.stdout.isatty(), **{**settings, **task.trainer_settings()},
     )
-    system = task.system(scaled_lr(float(t["lr"]), trainer.world_size, t["lr_scaling"]))
+    system = task.system(scaled_lr(t.lr, trainer.world_size, t.lr_scaling))
     if not resume:  # a resume restores its own weights from the checkpoint
         task.start(system)
     checkpoint = checkpoints / "last.ckpt" if resume else None
