@@ -1,7 +1,9 @@
 """Can the handwriting model be picked automatically (issue 19)? On benchmarks/validation.py's sets (printed photos,
-synthetic handwriting of an unseen seed, SROIE lines), each image read by the default model, by the handwriting
-model, and by a rule: the default's reading unless its confidence is under T and the handwriting model's is
-higher by a margin M. Confidences are each model's calibrated ones (default decoder).
+synthetic handwriting of an unseen seed, SROIE lines), each image read by the default model alone, by the
+handwriting model, and by rules: the default's reading unless its confidence is under T and the handwriting
+model's is higher by a margin M and, with A set, the default network finds the other reading plausible (its CTC
+log-likelihood at most A nats per character below that of its own reading; inference.BatchReader.plausible).
+Confidences are each model's calibrated ones (default decoder).
 
     python benchmarks/handwriting_fallback.py --default src/textrec/models/default \
         --handwriting src/textrec/models/handwriting --out benchmarks/HANDWRITING_FALLBACK.md
@@ -17,10 +19,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from validation import DATA, score, sets  # noqa: E402
 
-RULES = [(threshold, margin) for threshold in (0.3, 0.5, 0.7, 0.9) for margin in (0.0, 0.1, 0.2)]
+RULES = [(t, m, a) for t in (0.3, 0.5, 0.7) for m in (0.1, 0.2) for a in (None, 4.0, 2.0, 1.0, 0.5)]
 
 
 def main() -> None:
+    from textrec.decoding import ctc_log_likelihood
+    from textrec.preprocess import prepare_turns, turns
     from textrec.recognizer import load_recognizer
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,23 +34,46 @@ def main() -> None:
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"data not found: {DATA}")
-    models = {"default": load_recognizer(args.default), "handwriting": load_recognizer(args.handwriting)}
-    columns = ["default", "handwriting", *(f"T{t} M{m}" for t, m in RULES)]
-    lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node()}, {date.today()}", "",
-             "| set | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]
+    default, handwriting = load_recognizer(args.default), load_recognizer(args.handwriting)
+    default.fallback = None  # the default alone: the rules below are what its fallback would do
+    columns: dict[str, list[str]] = {"default alone": [], "handwriting model": []}
+    names = []
     for name, (images, labels, protocol) in sets().items():
-        readings = {key: model.read_images(images) for key, model in models.items()}
-        row = [score([p.text for p in readings[key]], labels, protocol) for key in models]
-        for threshold, margin in RULES:
-            picked = [h.text if d.confidence < threshold and h.confidence > d.confidence + margin else d.text
-                      for d, h in zip(readings["default"], readings["handwriting"])]
-            row.append(score(picked, labels, protocol))
-        lines.append(f"| {name} | " + " | ".join(row) + " |")
-        print(lines[-1], file=sys.stderr, flush=True)
+        names.append(name)
+        mine, theirs = default.read_images(images), handwriting.read_images(images)
+        # the default's frames for the way it read each crop (upright, or a tall one turned)
+        arrays = [prepare_turns(image, default.preprocess)[turns(image).index(d.turned)]
+                  for image, d in zip(images, mine)]
+        log_probs = _log_probs(default, arrays)
+        gaps = []
+        for d, h, lp in zip(mine, theirs, log_probs):
+            if default.charset.unknown(h.text):
+                gaps.append(float("inf"))
+                continue
+            gap = ctc_log_likelihood(lp, default.charset.encode(d.text)) - ctc_log_likelihood(
+                lp, default.charset.encode(h.text))
+            gaps.append(gap / max(1, len(d.text), len(h.text)))
+        columns["default alone"].append(score([p.text for p in mine], labels, protocol))
+        columns["handwriting model"].append(score([p.text for p in theirs], labels, protocol))
+        for t, m, a in RULES:
+            picked = [h.text if d.confidence < t and h.confidence > d.confidence + m and (a is None or g <= a)
+                      else d.text for d, h, g in zip(mine, theirs, gaps)]
+            columns.setdefault(f"T {t}, M {m}, A {a if a is not None else '-'}", []).append(
+                score(picked, labels, protocol))
+        print(name, "done", file=sys.stderr, flush=True)
+    lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node()}, {date.today()}", "",
+             "| rule | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    lines += [f"| {rule} | " + " | ".join(cells) + " |" for rule, cells in columns.items()]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
         args.out.write_text(text)
+
+
+def _log_probs(reader, arrays):
+    from textrec.inference import read_sorted
+
+    return read_sorted(arrays, reader.preprocess, reader._log_probs, reader.batch_size)
 
 
 if __name__ == "__main__":

@@ -77,3 +77,20 @@ def test_attention_beam_finds_the_likelier_reading_greedy_misses():
     beam = attention_search(memory, mask, state, step, charset, 99, 5, beam_width=3)[0]
     assert greedy.text in ("ax", "ay") and beam.text == "bz"
     assert abs(beam.confidence - 0.4) < 1e-6 and len(beam.attention) == 2
+
+
+def test_ctc_log_likelihood_matches_torch_ctc_loss():
+    """Our numpy forward algorithm (the fallback's plausibility check, torch-free) against PyTorch's CTC loss,
+    with repeated labels (which need a blank between them) and a label too long for its frames."""
+    import torch
+
+    from textrec.decoding import ctc_log_likelihood, log_softmax
+
+    rng = np.random.default_rng(0)
+    log_probs = log_softmax(rng.normal(0, 2, (12, 5)))
+    for labels in ([1, 2, 3], [2, 2], [4], [1, 1, 1, 2, 2, 3], []):
+        expected = -torch.nn.functional.ctc_loss(
+            torch.from_numpy(log_probs)[:, None], torch.tensor([labels], dtype=torch.long), torch.tensor([12]),
+            torch.tensor([len(labels)]), reduction="sum", zero_infinity=False).item()
+        assert abs(ctc_log_likelihood(log_probs, labels) - expected) < 1e-6, labels
+    assert ctc_log_likelihood(log_probs[:3], [1, 1, 1, 1]) == float("-inf")  # 4 repeats need 7 frames

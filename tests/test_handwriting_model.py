@@ -55,6 +55,29 @@ def test_the_fallback_reads_only_what_the_model_is_unsure_of_and_keeps_only_sure
     assert main._fallback_reader.asked == [1, 2]  # the sure reading was never read again
 
 
+def test_the_fallback_reading_is_kept_only_where_this_model_finds_it_plausible():
+    """With `agree`, a surer second reading replaces this model's only if this model's own CTC likelihood of it
+    is within `agree` nats per character of its own reading: a confident print reading that differs only in
+    letter case keeps it; a doubtful one (flat frames: handwriting it cannot read) takes the other."""
+    import numpy as np
+
+    from textrec.charset import Charset
+    from textrec.decoding import Prediction, log_softmax
+    from textrec.inference import BatchReader
+
+    main = BatchReader.__new__(BatchReader)
+    main.charset, main.batch_size = Charset("abAB"), 8
+    frames = {0: np.full((6, 5), 0.0), 1: np.full((6, 5), 0.0)}  # crop 0: peaked on "ab"; crop 1: flat
+    frames[0][:, 0], frames[0][1, 1], frames[0][4, 2] = 3.0, 9.0, 9.0
+    main._log_probs = lambda batch, widths: [log_softmax(frames[int(a[0, 0])]) for a in batch[:, 0]]
+    main.preprocess = load_recognizer().preprocess
+    arrays = [np.full((32, 40), i, np.float32) for i in range(2)]
+    mine = [Prediction("ab", 0.2), Prediction("ab", 0.1)]
+    surer = [(0, Prediction("AB", 0.6)), (1, Prediction("AB", 0.6))]
+    assert [i for i, _ in main.plausible(arrays, mine, surer, agree=1.0)] == [1]
+    assert [i for i, _ in main.plausible(arrays, mine, surer, agree=100.0)] == [0, 1]
+
+
 def test_the_default_model_names_its_fallback_and_a_path_is_refused():
     import pytest
 

@@ -40,6 +40,28 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def ctc_log_likelihood(log_probs: np.ndarray, labels: list[int], blank: int = 0) -> float:
+    """log P(labels | frames), summed over every CTC alignment (the forward algorithm); `log_probs` is (T, C).
+    -inf when the frames are too few. It asks a model how likely another model's reading of its crop is."""
+    extended = np.full(2 * len(labels) + 1, blank)
+    extended[1::2] = labels
+    can_skip = np.zeros(len(extended), bool)  # a label may follow the previous label directly, unless repeated
+    can_skip[2:] = (extended[2:] != blank) & (extended[2:] != extended[:-2])
+    alpha = np.full(len(extended), -np.inf)
+    alpha[: min(2, len(extended))] = log_probs[0, extended[:2]]
+    for frame in log_probs[1:]:
+        step, skip = np.full_like(alpha, -np.inf), np.full_like(alpha, -np.inf)
+        step[1:], skip[2:] = alpha[:-1], alpha[:-2]
+        skip[~can_skip] = -np.inf
+        alpha = np.logaddexp(np.logaddexp(alpha, step), skip) + frame[extended]
+    return float(np.logaddexp(alpha[-1], alpha[-2]) if len(extended) > 1 else alpha[-1])
+
+
 def greedy_decode(probs: np.ndarray, charset: Charset) -> Prediction:
     """Best class per frame, repeats merged, blanks dropped. `probs` is (T, C) of probabilities."""
     best = probs.argmax(axis=1)

@@ -5,14 +5,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from textrec.calibration import load_calibration
 from textrec.charset import Charset
-from textrec.decoding import LanguageFusion, Prediction, attention_search, decode_batch
+from textrec.decoding import (
+    LanguageFusion,
+    Prediction,
+    attention_search,
+    ctc_log_likelihood,
+    decode_batch,
+    log_softmax,
+)
 from textrec.errors import TextrecError
 from textrec.language import CharLM
 from textrec.modelfile import check_model_config, inside  # noqa: F401  (check_model_config re-exported)
@@ -50,16 +57,19 @@ def output_lengths(widths: np.ndarray, stride: int, frames: int) -> np.ndarray:
     return np.minimum(-(-widths // stride), frames)
 
 
+Result = TypeVar("Result")
+
+
 def read_sorted(arrays: Sequence[np.ndarray], preprocess: PreprocessConfig,
-                predict: Callable[[np.ndarray, np.ndarray], list[Prediction]],
-                batch_size: int = 32, same_width: bool = True) -> list[Prediction]:
+                predict: Callable[[np.ndarray, np.ndarray], list[Result]],
+                batch_size: int = 32, same_width: bool = True) -> list[Result]:
     """Recognize preprocessed arrays in width-sorted batches; results in input order. `same_width`: a batch
     holds only arrays that pad to the same width, the width each would pad to alone (padding reaches the
     BiLSTM, so a reading would otherwise depend on its batch-mates). Off for attention decoders, which were
     trained on padded batches and read worse without the padding (tests/test_architectures.py)."""
     padded = [padded_width(array.shape[1], preprocess) for array in arrays]
     order = sorted(range(len(arrays)), key=lambda i: padded[i])
-    results: list[Prediction | None] = [None] * len(arrays)
+    results: list[Result | None] = [None] * len(arrays)
     chunks: list[list[int]] = []
     for i in order:
         if chunks and len(chunks[-1]) < batch_size and (padded[chunks[-1][0]] == padded[i] or not same_width):
@@ -195,10 +205,34 @@ class BatchReader:
         if not unsure:
             return predictions
         other = self.fallback_reader().read_arrays([arrays[i] for i in unsure])
-        for i, reading in zip(unsure, other):
-            if reading.confidence > predictions[i].confidence + float(self.fallback["margin"]):
-                predictions[i] = reading
+        surer = [(i, reading) for i, reading in zip(unsure, other)
+                 if reading.confidence > predictions[i].confidence + float(self.fallback["margin"])]
+        if surer and self.fallback.get("agree") is not None:
+            surer = self.plausible(arrays, predictions, surer, float(self.fallback["agree"]))
+        for i, reading in surer:
+            predictions[i] = reading
         return predictions
+
+    def plausible(self, arrays: Sequence[np.ndarray], predictions: list[Prediction],
+                  surer: list[tuple[int, Prediction]], agree: float) -> list[tuple[int, Prediction]]:
+        """The second readings this model finds plausible: its own CTC likelihood of the other reading is at
+        most `agree` nats per character below that of its own. Printed text this model merely doubts (letter
+        case, a smudge) keeps its reading; text it cannot read (handwriting) gives it no strong opinion."""
+        frames = read_sorted([arrays[i] for i, _ in surer], self.preprocess, self._log_probs, self.batch_size)
+        kept = []
+        for (i, reading), log_probs in zip(surer, frames):
+            own, other = predictions[i].text, reading.text
+            if self.charset.unknown(other):
+                continue
+            gap = (ctc_log_likelihood(log_probs, self.charset.encode(own))
+                   - ctc_log_likelihood(log_probs, self.charset.encode(other)))
+            if gap <= agree * max(1, len(own), len(other)):
+                kept.append((i, reading))
+        return kept
+
+    def _log_probs(self, batch: np.ndarray, widths: np.ndarray) -> list[np.ndarray]:
+        logits, lengths = self.logits(batch, widths)
+        return [log_softmax(sample[: int(length)].astype(np.float64)) for sample, length in zip(logits, lengths)]
 
     def fallback_reader(self) -> "BatchReader":
         if self._fallback_reader is None:

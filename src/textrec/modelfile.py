@@ -52,7 +52,7 @@ def check_model_config(config: object, where: str) -> dict:
         if not isinstance(fallback, dict) or not isinstance(fallback.get("model"), str):
             raise TextrecError(f"{where}: config 'fallback' must be an object naming a bundled 'model'")
         _check_ranges(fallback, FALLBACK_RANGES, "fallback", where)
-        if not all(isinstance(fallback.get(key), (int, float)) for key in FALLBACK_RANGES):
+        if not all(isinstance(fallback.get(key), (int, float)) for key in ("below", "margin")):
             raise TextrecError(f"{where}: config 'fallback' needs numbers 'below' and 'margin'")
     try:
         Charset(charset), PreprocessConfig.from_dict(config["preprocess"])
@@ -69,7 +69,7 @@ NETWORK_RANGES = {"channels": (1, 2048), "depth": (0, 16), "rnn_hidden": (1, 409
                   "attention": (1, 4096), "embedding": (1, 4096), "max_length": (1, 1024), "width": (1, 4096),
                   "heads": (1, 64), "height": (8, 512), "patch": (1, 64), "in_channels": (1, 4),
                   "mlp_ratio": (0.1, 16), "dropout": (0.0, 1.0)}
-FALLBACK_RANGES = {"below": (0.0, 1.0), "margin": (0.0, 1.0)}
+FALLBACK_RANGES = {"below": (0.0, 1.0), "margin": (0.0, 1.0), "agree": (0.0, 100.0)}  # agree: optional
 PREPROCESS_RANGES = {"height": (8, 512), "min_width": (1, 65_536), "max_width": (1, 65_536),
                      "fixed_width": (1, 65_536), "width_multiple": (1, 64), "std": (1e-6, 1e6), "mean": (-1e6, 1e6)}
 
