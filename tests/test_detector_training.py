@@ -18,7 +18,6 @@ from textrec.modelfile import CONFIG, ONNX_NAME, WEIGHTS
 
 # trains models and kills and resumes processes: the slow tier (tests/conftest.py assigns tiers by file name;
 # marked here as well so the file lands there without being listed)
-pytestmark = pytest.mark.slow
 
 TINY = {"name": "unet", "channels": [8, 12, 16, 24]}
 ENV = {k: v for k, v in os.environ.items() if k != "TEXTREC_RUN_DIR"}  # a run inside a run would reuse its folder

@@ -5,12 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.helpers import TINY_NETWORK
 from textrec.charset import Charset
 from textrec.data.dataset import BucketedBatches, Collate, TextDataset, mixed
 from textrec.data.sources import AnnotationFile
+from textrec.errors import TextrecError
 from textrec.preprocess import PreprocessConfig
 
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_train.py"
@@ -135,3 +137,5 @@ def test_detector_data_differs_by_rank_and_its_validation_pages_split():
         held_out.shard(rank, 2)
         shares.append([held_out._share()[i][0].name for i in range(len(held_out))])
     assert sorted(shares[0] + shares[1]) == [p.name for p, _ in pages] and len(shares[0]) == 3
+    with pytest.raises(TextrecError, match="1 held-out page.*for 2 processes"):
+        WholePages(pages[:1], detector_input).shard(1, 2)

@@ -185,6 +185,9 @@ def test_detector_trains_through_textrec_train_and_resumes(tmp_path):
     state = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert state["global_step"] == 12
     assert [step for step, _ in state["textrec_history"]["val/f1"]] == [3, 6, 9, 12]
+    # the CSV logger starts its file anew: the first invocation's rows are kept beside it
+    before = (folder / "logs" / "metrics-before-resume-1.csv").read_text()
+    assert before.count("\n") > 2 and (folder / "logs" / "metrics.csv").is_file()
 
 
 def test_two_column_page_comes_out_in_reading_order(reader):

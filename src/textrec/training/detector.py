@@ -157,6 +157,12 @@ class WholePages(Shardable, Dataset):
     def __init__(self, pages: list[tuple[Path | Image.Image, list]], detector_input: DetectorInput):
         self.pages, self.input = pages, detector_input
 
+    def shard(self, rank: int, world: int) -> None:
+        if len(self.pages) < world:  # a rank with no page would stop DDP with an unclear error
+            raise TextrecError(f"{len(self.pages)} held-out page(s) for {world} processes: each process scores "
+                               "its share of data.val, so give at least one page per process")
+        super().shard(rank, world)
+
     def _share(self) -> list[tuple[Path | Image.Image, list]]:
         return self.pages[self.rank :: self.world]
 

@@ -124,7 +124,11 @@ def run_folder(config: Config, resume: bool) -> Path:
     return next(c for c in candidates if not c.exists())
 
 
-def make_logger(kind: str, folder: Path):
+def make_logger(kind: str, folder: Path, resume: bool = False):
+    metrics = folder / "logs" / "metrics.csv"
+    if kind == "csv" and resume and metrics.is_file() and is_rank_zero():  # the CSV logger starts its file anew
+        metrics.rename(next(p for i in range(1, 10_000)
+                            if not (p := metrics.with_name(f"metrics-before-resume-{i}.csv")).exists()))
     try:
         return _logger(kind, folder)
     except (ImportError, ModuleNotFoundError) as exc:
@@ -191,6 +195,8 @@ NOISE = (  # third-party warnings that say nothing about the run (each checked t
     r".*Exporting a model to ONNX with a batch_size other than 1.*",
     # a resume mid-epoch: ShardData skips what the recognizer's data already gave; the detector's is endless
     r".*resuming from a checkpoint that ended before the epoch ended.*",
+    # the detector's scores are counts summed over ranks by DetectionSystem itself, before they are logged
+    r".*It is recommended to use `self.log\('val/.*sync_dist=True.*",
 )
 
 
@@ -313,7 +319,7 @@ def train(config: Config, resume: bool = False, callbacks: list | None = None) -
                     log_every_n_steps=10)  # the task may change these
     trainer = L.Trainer(
         gradient_clip_val=t.gradient_clip or None, precision=t.precision, callbacks=callbacks,
-        logger=make_logger(t.logger, folder), default_root_dir=str(folder), accelerator=t.accelerator,
+        logger=make_logger(t.logger, folder, resume), default_root_dir=str(folder), accelerator=t.accelerator,
         devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
         use_distributed_sampler=False,  # our samplers shard themselves (ShardData), by rank and worker
         plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, enable_model_summary=False,
