@@ -43,8 +43,8 @@ TIERS = {
              "test_fuzz_images.py", "test_gpu_recipe.py", "test_training.py", "test_pages.py", "test_batch.py",
              "test_cli.py", "test_export.py", "test_default_model.py", "test_shared_data.py", "test_quickstart.py",
              "test_notebook.py", "test_detector_training.py"},
-    "integration": {"test_serve.py", "test_serve_isolation.py", "test_lambda.py", "test_front_ends.py",
-                    "test_extras.py", "test_reader.py"},
+    "integration": {"test_serve.py", "test_serve_isolation.py", "test_serve_limits.py", "test_lambda.py",
+                    "test_front_ends.py", "test_extras.py", "test_reader.py"},
     "browser": {"test_web_page.py"},
 }
 

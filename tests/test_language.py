@@ -19,6 +19,21 @@ WORDS = {w: 1.0 for w in ["hello", "help", "yellow", "hollow", "world", "total",
 
 
 @pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    """An untrained tiny digit reader: these tests ask which decoder a model folder gets, not how well it reads
+    (no training in the fast tier)."""
+    from tests.helpers import TINY_NETWORK
+    from textrec.model_io import make_config, save_model
+    from textrec.networks import build_network
+    from textrec.preprocess import PreprocessConfig
+
+    charset = Charset.from_spec("digits")
+    folder = tmp_path_factory.mktemp("digits") / "model"
+    return save_model(folder, build_network(TINY_NETWORK, charset.num_classes),
+                      make_config(TINY_NETWORK, charset, PreprocessConfig()))
+
+
+@pytest.fixture(scope="module")
 def lm() -> CharLM:
     return build(WORDS, order=4, min_count=1.0)
 
@@ -124,15 +139,15 @@ def _with_lm(model, lm, folder):
     return folder
 
 
-def test_decoder_choice_follows_the_model(trained_model, lm, tmp_path):
+def test_decoder_choice_follows_the_model(digits_model, lm, tmp_path):
     from textrec.recognizer import Recognizer
 
-    assert Recognizer(trained_model).decoder == "greedy"  # auto, no language model
+    assert Recognizer(digits_model).decoder == "greedy"  # auto, no language model
     with pytest.raises(TextrecError, match="has none"):
-        Recognizer(trained_model, decoder="lm")
+        Recognizer(digits_model, decoder="lm")
     with pytest.raises(TextrecError, match="unknown decoder"):
-        Recognizer(trained_model, decoder="bean")
-    model = _with_lm(trained_model, lm, tmp_path / "with-lm")
+        Recognizer(digits_model, decoder="bean")
+    model = _with_lm(digits_model, lm, tmp_path / "with-lm")
     assert Recognizer(model).decoder == "lm" and Recognizer(model).lm is not None
     assert Recognizer(model, decoder="greedy").lm is None
     assert Recognizer(model, lexicon=["123"]).decoder == "beam"  # a word list wins over the language model
@@ -142,11 +157,11 @@ def test_decoder_choice_follows_the_model(trained_model, lm, tmp_path):
     assert Recognizer(model, decoder="greedy").decoder == "greedy"
 
 
-def test_export_carries_the_language_model_beside_the_onnx_file(trained_model, lm, tmp_path):
+def test_export_carries_the_language_model_beside_the_onnx_file(digits_model, lm, tmp_path):
     from textrec.export import export_onnx
     from textrec.runtime import OnnxRecognizer
 
-    model = _with_lm(trained_model, lm, tmp_path / "with-lm")
+    model = _with_lm(digits_model, lm, tmp_path / "with-lm")
     out = export_onnx(model, tmp_path / "exported" / "digits.onnx")
     assert (tmp_path / "exported" / "digits.lm.npz").read_bytes() == (model / "lm.npz").read_bytes()
     runtime = OnnxRecognizer(out)
