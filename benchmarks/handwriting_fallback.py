@@ -3,7 +3,8 @@ synthetic handwriting of an unseen seed, SROIE lines), each image read by the de
 handwriting model, and by rules: the default's reading unless its confidence is under T and the handwriting
 model's is higher by a margin M and, with A set, the default network finds the other reading plausible (its CTC
 log-likelihood at most A nats per character below that of its own reading; inference.BatchReader.plausible).
-Confidences are each model's calibrated ones (default decoder).
+"folded": the default's doubt is measured up to letter case (Prediction.case_folded), so case alone does not
+send a crop on. Confidences are each model's calibrated ones (default decoder).
 
     python benchmarks/handwriting_fallback.py --default src/textrec/models/default \
         --handwriting src/textrec/models/handwriting --out benchmarks/HANDWRITING_FALLBACK.md
@@ -19,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from validation import DATA, score, sets  # noqa: E402
 
-RULES = [(t, m, a) for t in (0.3, 0.5, 0.7) for m in (0.1, 0.2) for a in (None, 4.0, 2.0, 1.0, 0.5)]
+RULES = [(t, m, a, f) for f in (False, True) for t in (0.3, 0.5, 0.7) for m in (0.1, 0.2) for a in (None, 2.0, 1.0)]
 
 
 def main() -> None:
@@ -55,11 +56,11 @@ def main() -> None:
             gaps.append(gap / max(1, len(d.text), len(h.text)))
         columns["default alone"].append(score([p.text for p in mine], labels, protocol))
         columns["handwriting model"].append(score([p.text for p in theirs], labels, protocol))
-        for t, m, a in RULES:
-            picked = [h.text if d.confidence < t and h.confidence > d.confidence + m and (a is None or g <= a)
-                      else d.text for d, h, g in zip(mine, theirs, gaps)]
-            columns.setdefault(f"T {t}, M {m}, A {a if a is not None else '-'}", []).append(
-                score(picked, labels, protocol))
+        for t, m, a, fold in RULES:
+            picked = [h.text if (d.case_folded if fold else d.confidence) < t and h.confidence > d.confidence + m
+                      and (a is None or g <= a) else d.text for d, h, g in zip(mine, theirs, gaps)]
+            rule = f"T {t}, M {m}, A {a if a is not None else '-'}{', folded' if fold else ''}"
+            columns.setdefault(rule, []).append(score(picked, labels, protocol))
         print(name, "done", file=sys.stderr, flush=True)
     lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node()}, {date.today()}", "",
              "| rule | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]

@@ -94,3 +94,16 @@ def test_ctc_log_likelihood_matches_torch_ctc_loss():
             torch.tensor([len(labels)]), reduction="sum", zero_infinity=False).item()
         assert abs(ctc_log_likelihood(log_probs, labels) - expected) < 1e-6, labels
     assert ctc_log_likelihood(log_probs[:3], [1, 1, 1, 1]) == float("-inf")  # 4 repeats need 7 frames
+
+
+def test_case_folded_confidence_counts_doubt_about_case_as_no_doubt():
+    """A frame torn between `A` and `a` gives a low confidence but a high case-folded one (greedy and beam);
+    doubt between different letters stays doubt in both."""
+    cased = Charset("aAb")  # classes: 0 blank, 1 a, 2 A, 3 b
+    assert (cased.case_twin(1), cased.case_twin(2), cased.case_twin(3), cased.case_twin(0)) == (2, 1, -1, -1)
+    torn = frames([0.05, 0.45, 0.5, 0.0], [0.9, 0.05, 0.05, 0.0])
+    for prediction in (greedy_decode(torn, cased), beam_decode(torn, cased, beam_width=5)):
+        assert prediction.text == "A" and prediction.confidence < 0.6 and prediction.case_folded > 0.9
+    letters = frames([0.05, 0.45, 0.0, 0.5], [0.9, 0.05, 0.0, 0.05])
+    for prediction in (greedy_decode(letters, cased), beam_decode(letters, cased, beam_width=5)):
+        assert prediction.text == "b" and prediction.case_folded < 0.6

@@ -51,6 +51,14 @@ class Charset:
     def __contains__(self, char: str) -> bool:
         return char in self._index
 
+    def case_twin(self, index: int) -> int:
+        """The class of the other case of this class's letter (`a` for `A`), or -1 if it has none here."""
+        if not 0 < index <= len(self.chars):
+            return -1
+        char = self.chars[index - 1]
+        twin = char.swapcase()
+        return self._index.get(twin, -1) if twin != char and len(twin) == 1 else -1
+
     def unknown(self, text: str) -> list[str]:
         """Characters of `text` that this charset cannot encode, in order of appearance."""
         return sorted({c for c in text if c not in self._index}, key=text.index)

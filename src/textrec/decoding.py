@@ -25,6 +25,9 @@ class Prediction:
     columns: list[int] = field(default_factory=list)  # output frame where each character peaks (for boxes)
     attention: list[list[float]] | None = None  # attention decoder: weights over the columns, per character
     turned: int = 0  # degrees counter-clockwise the crop was turned to read it (a tall crop of vertical text)
+    # like `confidence`, but right up to letter case: whether the reading's letters are right, whichever case.
+    # A model trained on case-blind labels (receipts) doubts case without doubting the text.
+    case_folded: float | None = None
 
     def to_dict(self) -> dict:
         result = {"text": self.text, "confidence": round(self.confidence, 4),
@@ -76,8 +79,11 @@ def greedy_decode(probs: np.ndarray, charset: Charset) -> Prediction:
             elif probs[t, k] > confs[-1]:
                 confs[-1], columns[-1] = float(probs[t, k]), t
         previous = k
-    return Prediction(charset.decode(indices), float(np.prod(confs)) if confs else 1.0 - _blank_doubt(probs),
-                      confs, columns)
+    confidence = float(np.prod(confs)) if confs else 1.0 - _blank_doubt(probs)
+    folded = [c + (float(probs[t, twin]) if (twin := charset.case_twin(k)) > 0 else 0.0)
+              for c, t, k in zip(confs, columns, indices)]
+    return Prediction(charset.decode(indices), confidence, confs, columns,
+                      case_folded=min(1.0, float(np.prod(folded))) if confs else confidence)
 
 
 def _blank_doubt(probs: np.ndarray) -> float:
@@ -197,9 +203,13 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexic
     # language model chose a letter the network was unsure of (a product of letter probabilities would be ~0)
     scores = np.array([-final_rank(item) if fusion is not None else math.log(max(-final_rank(item), 1e-300))
                        for item in ordered])
-    share = float(1.0 / np.exp(scores - scores[0]).sum())
-    return Prediction(charset.decode(prefix), share if chars else 1.0 - _blank_doubt(probs), chars,
-                      columns.get(prefix, []))
+    shares = np.exp(scores - scores[0]) / np.exp(scores - scores[0]).sum()
+    text = charset.decode(prefix)
+    folded = float(sum(share for item, share in zip(ordered, shares)
+                       if charset.decode(item[0]).lower() == text.lower()))
+    if not chars:
+        return Prediction(text, 1.0 - _blank_doubt(probs), chars, columns.get(prefix, []))
+    return Prediction(text, float(shares[0]), chars, columns.get(prefix, []), case_folded=min(1.0, folded))
 
 
 def decode_batch(logits: np.ndarray, lengths: Iterable[int], charset: Charset, method: str = "greedy",

@@ -201,7 +201,10 @@ class BatchReader:
         of (calibrated confidence under `below`); its reading is kept where it is surer by `margin`. The rule and
         its numbers: benchmarks/HANDWRITING.md."""
         assert self.fallback is not None
-        unsure = [i for i, p in enumerate(predictions) if p.confidence < float(self.fallback["below"])]
+        fold = bool(self.fallback.get("fold_case"))  # doubt about letter case alone is not doubt about the text
+        unsure = [i for i, p in enumerate(predictions)
+                  if (p.case_folded if fold and p.case_folded is not None else p.confidence)
+                  < float(self.fallback["below"])]
         if not unsure:
             return predictions
         other = self.fallback_reader().read_arrays([arrays[i] for i in unsure])
@@ -265,6 +268,8 @@ class BatchReader:
         if self.calibration is not None:
             for prediction in predictions:
                 prediction.confidence = self.calibration(prediction.confidence)
+                if prediction.case_folded is not None:
+                    prediction.case_folded = self.calibration(prediction.case_folded)
         return predictions
 
     def _initial_state(self, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -54,6 +54,8 @@ def check_model_config(config: object, where: str) -> dict:
         _check_ranges(fallback, FALLBACK_RANGES, "fallback", where)
         if not all(isinstance(fallback.get(key), (int, float)) for key in ("below", "margin")):
             raise TextrecError(f"{where}: config 'fallback' needs numbers 'below' and 'margin'")
+        if not isinstance(fallback.get("fold_case", False), bool):
+            raise TextrecError(f"{where}: config fallback.fold_case must be true or false")
     try:
         Charset(charset), PreprocessConfig.from_dict(config["preprocess"])
     except (TypeError, ValueError) as exc:
