@@ -14,6 +14,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import publish  # noqa: E402
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETS = {"IIIT5K test": DATA / "iiit5k" / "test.tsv", "SVT train": DATA / "svt-train" / "labels.tsv"}
 
@@ -50,10 +53,7 @@ def main() -> None:
         lines.append(f"| {name} | {len(paths)} | {sized} | {pages} | {right_auto / len(paths):.2%} | "
                      f"{right_word / len(paths):.2%} | {differ} |")
         print(lines[-1], f"({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

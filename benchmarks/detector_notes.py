@@ -13,6 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import publish  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SROIE = ROOT.parent / "shared" / "data" / "sroie"
 
@@ -62,10 +65,7 @@ def main() -> None:
         detector = LineDetector(folder, threads=1)
         lines.append(f"| `{folder}` | " + " | ".join(scores(detector, pages) for pages in sets.values()) + " |")
         print(lines[-1], file=sys.stderr, flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import DATA, iiit5k, sroie  # noqa: E402
+from report import publish  # noqa: E402
 
 from textrec.data.sources import IcdarQuads  # noqa: E402
 from textrec.evaluation import edit_distance, normalize  # noqa: E402
@@ -174,10 +175,7 @@ def main() -> None:
     lines += receipts(reader, args.resamples, args.seed, below) + [""]
     print("\n".join(lines), file=sys.stderr, flush=True)
     lines += words(reader, args.resamples, args.seed, below)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from report import publish  # noqa: E402
 from validation import DATA, score, sets  # noqa: E402
 
 RULES = [(t, m, a, f) for f in (False, True) for t in (0.3, 0.5, 0.7) for m in (0.1, 0.2) for a in (None, 2.0, 1.0)]
@@ -65,10 +66,7 @@ def main() -> None:
     lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node()}, {date.today()}", "",
              "| rule | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     lines += [f"| {rule} | " + " | ".join(cells) + " |" for rule, cells in columns.items()]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 def _log_probs(reader, arrays):

@@ -27,6 +27,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import publish  # noqa: E402
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "iiit5k"
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,10 +141,7 @@ def main() -> None:
     errors = [e for r in results for e in r["first_error"]]
     if errors:
         lines.append(f"First error: {errors[0]}")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 def merge(a: dict, b: dict) -> dict:

@@ -24,6 +24,9 @@ from textrec.export import export_onnx
 from textrec.preprocess import pad_batch, prepare
 from textrec.recognizer import default_model_path, load_recognizer
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import publish  # noqa: E402
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "iiit5k"
 
 
@@ -62,10 +65,7 @@ def main() -> None:
         accuracy = word_accuracy([normalize(t, "alnum") for t in texts], labels)
         lines.append(f"| {name} | {accuracy:.2%} | {same:.2%} | {speed:.0f} |")
     lines += ["", f"max |logit difference| fp32 ONNX vs PyTorch on the first 64 (one padded batch): {diff:.2e}"]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import publish  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SROIE = ROOT.parent / "shared" / "data" / "sroie"
 
@@ -66,10 +69,7 @@ def main() -> None:
         print(angle, json.dumps({k: round(v, 4) for k, v in report.items()}), file=sys.stderr, flush=True)
         lines.append(f"| {angle} | {found}/{len(pages)} | {report['det_f1']:.3f} | {report['word_f1']:.3f} | "
                      f"{report['line_cer']:.3f} | {report['seconds_per_page']:.2f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

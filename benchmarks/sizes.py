@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import DATA, iiit5k, score, sroie  # noqa: E402  (same images and scoring as the accuracy table)
 from arch import CANDIDATES, measure  # noqa: E402
+from report import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {name.split()[0]: (name, settings) for name, settings in CANDIDATES.items()}
@@ -92,10 +93,7 @@ def main() -> None:
         lines.append(f"| {SIZES[size][0]} | {speed['params'] / 1e6:.2f}M | {s['training']['step']} | "
                      f"{s['iiit5k']['acc']:.1%} | {s['iiit5k']['cer']:.2%} | {s['sroie']['cer']:.2%} | "
                      f"{speed['latency_ms']:.2f} | {1000 / speed['batched_ms']:.0f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

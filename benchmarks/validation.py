@@ -32,6 +32,9 @@ from textrec.evaluation import character_error_rate, normalize, word_accuracy
 from textrec.synth.render import Renderer, SynthConfig
 from textrec.synth.scene import arc
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import publish  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
@@ -105,10 +108,7 @@ def main() -> None:
             scores[name].append(score([p.text for p in recognizer.read_images(images)], labels, protocol))
             print(model, name, scores[name][-1], file=sys.stderr, flush=True)
     lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in scores.items()]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

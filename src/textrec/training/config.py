@@ -102,24 +102,27 @@ class DetectData:
 
 
 @dataclass
-class RecognizeConfig:
-    """task: recognize, a text-line recognizer (CTC or attention)."""
-    task: Literal["recognize"] = "recognize"
+class RunSettings:
+    """What every task's config has besides its sections: the run folder is out_dir/name."""
     name: str = "run"
     seed: int = 0
     out_dir: str = "runs"
+
+
+@dataclass
+class RecognizeConfig(RunSettings):
+    """task: recognize, a text-line recognizer (CTC or attention)."""
+    task: Literal["recognize"] = "recognize"
     model: RecognizeModel = field(default_factory=RecognizeModel)
     data: RecognizeData = field(default_factory=RecognizeData)
     train: RecognizeTrain = field(default_factory=RecognizeTrain)
 
 
 @dataclass
-class DetectConfig:
+class DetectConfig(RunSettings):
     """task: detect, the line detector (training/detector.py)."""
-    task: Literal["detect"] = "detect"
     name: str = "detector"
-    seed: int = 0
-    out_dir: str = "runs"
+    task: Literal["detect"] = "detect"
     model: DetectModel = field(default_factory=DetectModel)
     data: DetectData = field(default_factory=DetectData)
     train: DetectTrain = field(default_factory=DetectTrain)
