@@ -1,11 +1,13 @@
-"""Is the handwriting fallback's effect on printed text beyond noise? The bundled default model reads every
-SROIE test line (all lines of pages 240-299) and every IIIT5K test word twice, as shipped (its config's
-`fallback`: crops under calibrated confidence `below` re-read by the handwriting model, whose reading is kept
-when surer by `margin`) and with the fallback switched off; default decoder, ONNX backend (as `textrec read`
-and the earlier test numbers). A paired bootstrap of the difference (with - without) gives a 95% interval:
-receipt pages are resampled (lines of one page share a printer, a scan and a layout), IIIT5K words one by one.
+"""Is the handwriting fallback's (or, with --feature retry, the retry's) effect on printed text beyond noise? The
+bundled default model reads every SROIE test line (all lines of pages 240-299) and every IIIT5K test word twice:
+as shipped (its config's `fallback`: crops under calibrated confidence `below` re-read by the handwriting
+model, whose reading is kept when surer by `margin`; `retry`: such crops read again on other looks) and with
+the one feature switched off; default decoder, ONNX backend (as `textrec read` and the earlier test numbers). A
+paired bootstrap of the difference (with - without) gives a 95% interval: receipt pages are resampled (lines
+of one page share a printer, a scan and a layout), IIIT5K words one by one.
 
     python benchmarks/fallback_noise.py --out benchmarks/FALLBACK_NOISE.md
+    python benchmarks/fallback_noise.py --feature retry --out benchmarks/RETRY_NOISE.md
 
 Receipt lines: upper-cased, whitespace runs collapsed, CER (total edits / total label characters); IIIT5K:
 the community protocol (lower-cased, [0-9a-z] only), word accuracy. Reading is deterministic, so the only
@@ -32,15 +34,18 @@ from report import publish  # noqa: E402
 from textrec.data.sources import IcdarQuads  # noqa: E402
 from textrec.evaluation import edit_distance, normalize  # noqa: E402
 
+FEATURES = {"fallback": ("the fallback", "re-read by the handwriting model"),
+            "retry": ("the retry", "read again on other looks")}
 
-def read_both(reader, images: list) -> tuple[list, list]:
-    """Each image read with the fallback switched off and as shipped (the same reader, its `fallback` unset)."""
-    fallback = reader.fallback
-    reader.fallback = None
+
+def read_both(reader, images: list, feature: str) -> tuple[list, list]:
+    """Each image read with `feature` (the reader's fallback or retry setting) switched off and as shipped."""
+    setting = getattr(reader, feature)
+    setattr(reader, feature, None)
     try:
         without = reader.read(images)
     finally:
-        reader.fallback = fallback
+        setattr(reader, feature, setting)
     return without, reader.read(images)
 
 
@@ -77,13 +82,14 @@ def cell(text: str) -> str:
     return "`" + text.replace("|", "\\|").replace("`", "'") + "`" if text else "(empty)"
 
 
-def receipts(reader, resamples: int, seed: int, below: float) -> list[str]:
+def receipts(reader, resamples: int, seed: int, below: float, feature: str) -> list[str]:
+    name, routed_how = FEATURES[feature]
     images, labels, _ = sroie(0, seed)
     source = IcdarQuads(DATA / "sroie" / "pages", DATA / "sroie" / "boxes", pages_range=(240, 299))
     assert list(source.labels) == labels, "accuracy.sroie no longer reads every test line in source order"
     pages = np.array([int(page.stem) for page, _ in source.items])
     start = time.perf_counter()
-    without, with_ = read_both(reader, images)
+    without, with_ = read_both(reader, images, feature)
     seconds = time.perf_counter() - start
     gold = [normalize(g, "upper") for g in labels]
     e0 = np.array([edit_distance(normalize(p.text, "upper"), g) for p, g in zip(without, gold)], dtype=float)
@@ -99,11 +105,11 @@ def receipts(reader, resamples: int, seed: int, below: float) -> list[str]:
     exact_before = sum(e1[i] > e0[i] and e0[i] == 0 for i in changed)
     case_only = sum(normalize(without[i].text, "upper") == normalize(with_[i].text, "upper") for i in changed)
     lines = [f"## SROIE test lines: {len(images)} lines of {len(set(pages))} pages (240-299), CER", "",
-             f"- without the fallback: {cer0:.2f}% CER ({int(e0.sum())} edits / {int(chars.sum())} characters); "
+             f"- without {name}: {cer0:.2f}% CER ({int(e0.sum())} edits / {int(chars.sum())} characters); "
              f"with it: {cer1:.2f}% ({int(e1.sum())} edits); line accuracy {np.mean(e0 == 0):.2%} -> "
              f"{np.mean(e1 == 0):.2%}",
              f"- difference (with - without), pages resampled: {interval(diffs, cer1 - cer0, 'points of CER')}",
-             f"- {len(routed)} lines under confidence {below} re-read by the handwriting model ("
+             f"- {len(routed)} lines under confidence {below} {routed_how} ("
              f"{sum(e0[i] == 0 for i in routed)} of them read right by the default model); {len(changed)} changed "
              f"their reading: {better} got better, {worse} worse ({exact_before} of them read right without it), "
              f"{len(changed) - better - worse} changed with the same edit count ({case_only} only in letter case, "
@@ -114,7 +120,7 @@ def receipts(reader, resamples: int, seed: int, below: float) -> list[str]:
              + f"; {pages_worse} pages worse, {pages_better} better (page sign test: p = "
              f"{sign_test(pages_worse, pages_better):.3f})",
              f"- both readings of all lines: {seconds:.0f} s", "",
-             "The 10 worst changes (edits with the fallback minus without; confidences calibrated, each model's own):",
+             f"The 10 worst changes (edits with {name} minus without; confidences calibrated):",
              "", "| page:line | crop (w x h) | label | without (conf) | with (conf) | edits without -> with |",
              "| --- | --- | --- | --- | --- | --- |"]
     for i in sorted(changed, key=lambda i: (e0[i] - e1[i], i))[:10]:
@@ -130,10 +136,11 @@ def receipts(reader, resamples: int, seed: int, below: float) -> list[str]:
     return lines
 
 
-def words(reader, resamples: int, seed: int, below: float) -> list[str]:
+def words(reader, resamples: int, seed: int, below: float, feature: str) -> list[str]:
+    name, routed_how = FEATURES[feature]
     images, labels, _ = iiit5k(0, seed)
     start = time.perf_counter()
-    without, with_ = read_both(reader, images)
+    without, with_ = read_both(reader, images, feature)
     seconds = time.perf_counter() - start
     gold = [normalize(g, "alnum") for g in labels]
     c0 = np.array([normalize(p.text, "alnum") == g for p, g in zip(without, gold)], dtype=float)
@@ -144,9 +151,9 @@ def words(reader, resamples: int, seed: int, below: float) -> list[str]:
     changed = sum(a.text != b.text for a, b in zip(without, with_))
     fixed, broken = int(((c1 == 1) & (c0 == 0)).sum()), int(((c1 == 0) & (c0 == 1)).sum())
     return [f"## IIIT5K test: {len(images)} words, community protocol, word accuracy", "",
-            f"- without the fallback: {c0.mean():.2%}; with it: {c1.mean():.2%}",
+            f"- without {name}: {c0.mean():.2%}; with it: {c1.mean():.2%}",
             f"- difference (with - without), words resampled: {interval(diffs, point, 'points')}",
-            f"- {routed} words under confidence {below} re-read by the handwriting model; {changed} changed their "
+            f"- {routed} words under confidence {below} {routed_how}; {changed} changed their "
             f"reading: {fixed} wrong -> right, {broken} right -> wrong (sign test: p = {sign_test(fixed, broken):.2g})",
             f"- both readings of all words: {seconds:.0f} s"]
 
@@ -158,23 +165,27 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="what else the machine was doing, for the report's header")
+    parser.add_argument("--feature", choices=sorted(FEATURES), default="fallback",
+                        help="what is switched off for the comparison: the handwriting fallback or the retry")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"data not found: {DATA}")
     reader = load_recognizer(default_model_path(), "onnx", batch_size=64)
-    if not reader.fallback:
-        sys.exit("the default model's config names no fallback: nothing to compare")
-    below, margin = float(reader.fallback["below"]), float(reader.fallback["margin"])
+    setting = getattr(reader, args.feature)
+    if not setting:
+        sys.exit(f"the default model's config has no {args.feature}: nothing to compare")
+    below, margin = float(setting["below"]), float(setting["margin"])
     when = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
-    lines = ["# The handwriting fallback on printed test sets: beyond noise?", "",
+    lines = [f"# {FEATURES[args.feature][0].capitalize()} on printed test sets: beyond noise?", "",
              f"`{shlex.join(['python', *sys.argv])}` on {platform.node()} ({len(os.sched_getaffinity(0))} CPU cores"
              f"{', ' + args.note if args.note else ''}), {when}. Default model `{default_model_path().name}`, "
-             f"{type(reader).__name__}, decoder {reader.decoder}; fallback `{reader.fallback['model']}` below "
-             f"{below}, margin {margin}. Paired bootstrap: {args.resamples} resamples, seed {args.seed}.", ""]
-    lines += receipts(reader, args.resamples, args.seed, below) + [""]
+             f"{type(reader).__name__}, decoder {reader.decoder}; {args.feature} {setting} (below {below}, margin "
+             f"{margin}), everything else as shipped. Paired bootstrap: {args.resamples} resamples, seed {args.seed}.",
+             ""]
+    lines += receipts(reader, args.resamples, args.seed, below, args.feature) + [""]
     print("\n".join(lines), file=sys.stderr, flush=True)
-    lines += words(reader, args.resamples, args.seed, below)
+    lines += words(reader, args.resamples, args.seed, below, args.feature)
     publish(lines, args.out)
 
 

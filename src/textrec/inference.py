@@ -26,11 +26,13 @@ from textrec.modelfile import check_model_config, inside  # noqa: F401  (check_m
 from textrec.preprocess import (
     ImageInput,
     PreprocessConfig,
+    Variant,
     as_inputs,
     load_image,
     pad_batch,
     padded_width,
     prepare_turns,
+    retry_variants,
     turns,
 )
 
@@ -175,6 +177,7 @@ class BatchReader:
             self.decoder = "greedy" if decoder == "auto" else decoder
         self.calibration = None if self.attention else load_calibration(config, self.decoder)
         self.fallback = config.get("fallback") if self.lexicon is None and not self.attention else None
+        self.retry = config.get("retry") if self.lexicon is None and not self.attention else None
         self._fallback_reader: BatchReader | None = None
         self._fallback_options = {"decoder": decoder, "beam_width": beam_width, "batch_size": batch_size}
 
@@ -194,7 +197,42 @@ class BatchReader:
         """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order."""
         predictions = read_sorted(arrays, self.preprocess, self._predict, self.batch_size,
                                   same_width=not self.attention)
-        return self.second_opinion(arrays, predictions) if self.fallback else predictions
+        first = list(predictions)
+        if self.fallback:  # first: a look of this model's that it is surer of must not hide handwriting
+            predictions = self.second_opinion(arrays, predictions)
+        if self.retry:
+            kept = [i for i, (before, now) in enumerate(zip(first, predictions)) if before is now]
+            predictions = self.read_again(arrays, predictions, kept)
+        return predictions
+
+    def read_again(self, arrays: Sequence[np.ndarray], predictions: list[Prediction],
+                   among: list[int] | None = None) -> list[Prediction]:
+        """The config's `retry`: a reading under confidence `below` is tried again on other looks at its crop
+        (preprocess.retry_variants: a margin, contrast, wider, narrower), and the surest look kept where it is
+        surer by `margin`; its character columns mapped back to the crop's. `among`: the crops that may be tried
+        (those the fallback model did not take). The rule and its numbers: benchmarks/RETRY.md."""
+        assert self.retry is not None
+        unsure = [i for i in (range(len(predictions)) if among is None else among)
+                  if predictions[i].confidence < float(self.retry["below"])]
+        tries = [(i, look) for i in unsure for look in retry_variants(arrays[i], self.preprocess)]
+        if not tries:
+            return predictions
+        readings = read_sorted([look.array for _, look in tries], self.preprocess, self._predict, self.batch_size)
+        best: dict[int, tuple[Prediction, Variant]] = {}
+        for (i, look), reading in zip(tries, readings):
+            if reading.confidence > (best[i][0].confidence if i in best else -1.0):
+                best[i] = (reading, look)
+        for i, (reading, look) in best.items():
+            if reading.confidence > predictions[i].confidence + float(self.retry["margin"]):
+                predictions[i] = self._in_crop_columns(reading, look, arrays[i].shape[1])
+        return predictions
+
+    def _in_crop_columns(self, reading: Prediction, look: Variant, width: int) -> Prediction:
+        stride = self.width_stride
+        last = max(0, -(-width // stride) - 1)
+        reading.columns = [min(last, max(0, int(((c + 0.5) * stride * look.scale + look.shift) // stride)))
+                           for c in reading.columns]
+        return reading
 
     def second_opinion(self, arrays: Sequence[np.ndarray], predictions: list[Prediction]) -> list[Prediction]:
         """The config's `fallback` (a bundled model by name, e.g. handwriting) reads what this model is unsure

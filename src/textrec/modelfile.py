@@ -56,6 +56,11 @@ def check_model_config(config: object, where: str) -> dict:
             raise TextrecError(f"{where}: config 'fallback' needs numbers 'below' and 'margin'")
         if not isinstance(fallback.get("fold_case", False), bool):
             raise TextrecError(f"{where}: config fallback.fold_case must be true or false")
+    if "retry" in config:  # other looks at a crop this model is unsure of (inference.read_again)
+        retry = config["retry"]
+        if not isinstance(retry, dict) or not all(isinstance(retry.get(k), (int, float)) for k in ("below", "margin")):
+            raise TextrecError(f"{where}: config 'retry' needs numbers 'below' and 'margin'")
+        _check_ranges(retry, FALLBACK_RANGES, "retry", where)
     try:
         Charset(charset), PreprocessConfig.from_dict(config["preprocess"])
     except (TypeError, ValueError) as exc:

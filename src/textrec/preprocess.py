@@ -261,6 +261,51 @@ def background_value(array: np.ndarray) -> float:
     return float(np.median(border))
 
 
+@dataclass
+class Variant:
+    """Another look at a prepared crop: its array, and how its x maps back (x in the crop = x * scale + shift)."""
+    name: str
+    array: np.ndarray
+    scale: float = 1.0
+    shift: float = 0.0
+
+
+RETRY_LOOKS = ("margin", "contrast", "wider", "narrower")
+MARGIN, WIDER, NARROWER = 0.15, 1.35, 0.75  # a margin of 15% of the height; widths x1.35 and x0.75
+
+
+def retry_variants(array: np.ndarray, config: PreprocessConfig) -> list[Variant]:
+    """Other looks at a crop the model was unsure of: a margin of paper around it (a tight crop cuts letters),
+    contrast stretched, the letters wider and narrower (condensed and wide faces). Made from the prepared
+    array, so they cost no decoding; widths stay within the config's bounds."""
+    height, width = array.shape
+    looks = [Variant("contrast", _stretched(array, config))]
+    if config.fixed_width:  # a fixed-width model (captchas) is never shown another width
+        return looks
+    m = max(1, round(MARGIN * height))
+    framed = np.pad(array, m, constant_values=background_value(array))
+    scale = height / framed.shape[0]
+    looks.insert(0, Variant("margin", _resized(framed, framed.shape[1] * scale, config), 1 / scale, -m))
+    for name, factor in (("wider", WIDER), ("narrower", NARROWER)):
+        looks.append(Variant(name, _resized(array, width * factor, config), 1 / factor, 0.0))
+    return looks
+
+
+def _resized(array: np.ndarray, width: float, config: PreprocessConfig) -> np.ndarray:
+    width = int(min(max(round(width), config.min_width), config.max_width))
+    image = Image.fromarray(array.astype(np.float32))  # mode F: floats resized as they are
+    return np.asarray(image.resize((width, config.height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def _stretched(array: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """The 2nd to 98th percentile spread over the whole input range (as PIL's autocontrast with cutoff 2)."""
+    low, high = np.percentile(array, [2, 98])
+    if high - low < 1e-6:
+        return array
+    darkest, lightest = (0 - config.mean) / config.std, (1 - config.mean) / config.std
+    return np.clip(darkest + (array - low) / (high - low) * (lightest - darkest), darkest, lightest).astype(np.float32)
+
+
 def pad_batch(arrays: list[np.ndarray], config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
     """Stack HxW arrays into an Nx1xHxW batch padded on the right to the widest; returns it and the widths."""
     widths = np.array([a.shape[1] for a in arrays], dtype=np.int64)
