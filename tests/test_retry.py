@@ -2,6 +2,7 @@
 character columns mapped back to the crop (page mode boxes words with them)."""
 import numpy as np
 
+from textrec.calibration import Calibration
 from textrec.decoding import Prediction
 from textrec.inference import BatchReader
 from textrec.preprocess import RETRY_LOOKS, PreprocessConfig, retry_variants
@@ -52,9 +53,13 @@ def test_an_unsure_reading_takes_the_surest_look_if_surer_by_the_margin_and_colu
     wider = round(80 * 1.35)
     assert readings[0].text == f"look{wider}" and readings[1] is sure  # the widest look is surest here
     assert readings[0].columns == [int((8.5 * 4 / 1.35) // 4)]  # frame 8 of the wider look, in the crop's frames
+    reader.retry["calibration"] = [0.5, 0.0]  # a replaced reading's confidence goes through its own curve
+    again = reader.read_again([crop()], [Prediction("crop", 0.1, [0.1], [8])])[0]
+    assert again.text == f"look{wider}" and abs(again.confidence - Calibration(0.5, 0.0)(wider / 1000)) < 1e-9
     reader.retry["margin"] = 0.5
     assert reader.read_again([crop()], [Prediction("crop", 0.1, [0.1], [8])])[0].text == "crop"
 
 
 def test_the_default_model_retries_what_it_is_unsure_of():
-    assert load_recognizer().retry == {"below": 0.7, "margin": 0.2}
+    retry = load_recognizer().retry
+    assert (retry["below"], retry["margin"]) == (0.7, 0.2) and retry["calibration"][0] < 1  # damped confidences

@@ -23,7 +23,8 @@ class Calibration:
     shift: float
 
     def __call__(self, raw: float) -> float:
-        return 1.0 / (1.0 + math.exp(-(self.scale * logit(raw) + self.shift)))
+        z = self.scale * logit(raw) + self.shift
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))  # no overflow
 
 
 def load_calibration(config: dict, decoder: str) -> Calibration | None:

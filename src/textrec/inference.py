@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 from PIL import Image
 
-from textrec.calibration import load_calibration
+from textrec.calibration import Calibration, load_calibration
 from textrec.charset import Charset
 from textrec.decoding import (
     LanguageFusion,
@@ -222,8 +222,11 @@ class BatchReader:
         for (i, look), reading in zip(tries, readings):
             if reading.confidence > (best[i][0].confidence if i in best else -1.0):
                 best[i] = (reading, look)
+        curve = self.retry.get("calibration")  # the surest of five looks is surer than it is right: re-calibrated
         for i, (reading, look) in best.items():
             if reading.confidence > predictions[i].confidence + float(self.retry["margin"]):
+                if curve is not None:
+                    reading.confidence = Calibration(*curve)(reading.confidence)
                 predictions[i] = self._in_crop_columns(reading, look, arrays[i].shape[1])
         return predictions
 

@@ -61,6 +61,10 @@ def check_model_config(config: object, where: str) -> dict:
         if not isinstance(retry, dict) or not all(isinstance(retry.get(k), (int, float)) for k in ("below", "margin")):
             raise TextrecError(f"{where}: config 'retry' needs numbers 'below' and 'margin'")
         _check_ranges(retry, FALLBACK_RANGES, "retry", where)
+        curve = retry.get("calibration")
+        if curve is not None and not (isinstance(curve, list) and len(curve) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 100 for v in curve)):
+            raise TextrecError(f"{where}: config retry.calibration must be [scale, shift], got {curve!r:.60}")
     try:
         Charset(charset), PreprocessConfig.from_dict(config["preprocess"])
     except (TypeError, ValueError) as exc:

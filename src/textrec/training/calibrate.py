@@ -12,6 +12,8 @@ from textrec.calibration import EPSILON
 from textrec.errors import TextrecError
 from textrec.modelfile import CONFIG
 
+PULL = 1.0
+
 
 def fit_curve(raw: np.ndarray, right: np.ndarray, steps: int = 50) -> tuple[float, float]:
     """(scale, shift) maximizing the likelihood of `right` (0/1) under sigmoid(scale * logit(raw) + shift)."""
@@ -19,11 +21,14 @@ def fit_curve(raw: np.ndarray, right: np.ndarray, steps: int = 50) -> tuple[floa
         raise TextrecError("calibration needs both right and wrong readings in the validation data")
     p = np.clip(raw, EPSILON, 1 - EPSILON)
     x = np.stack([np.log(p / (1 - p)), np.ones_like(p)], axis=1)
-    w = np.array([1.0, 0.0])
+    identity = np.array([1.0, 0.0])
+    w = identity.copy()
+    # Newton steps on the log-likelihood with a weak pull toward the identity curve (worth one sample): a few
+    # hundred readings that a threshold nearly separates would otherwise send the scale to infinity
     for _ in range(steps):
-        q = 1 / (1 + np.exp(-x @ w))
-        gradient = x.T @ (right - q)
-        hessian = (x * (q * (1 - q))[:, None]).T @ x + 1e-6 * np.eye(2)
+        q = 1 / (1 + np.exp(-np.clip(x @ w, -30, 30)))
+        gradient = x.T @ (right - q) - PULL * (w - identity)
+        hessian = (x * (q * (1 - q))[:, None]).T @ x + PULL * np.eye(2)
         w = w + np.linalg.solve(hessian, gradient)
     return float(w[0]), float(w[1])
 
