@@ -53,6 +53,12 @@ def test_the_fallback_reads_only_what_the_model_is_unsure_of_and_keeps_only_sure
     readings = main.second_opinion(arrays, [Prediction("sure", 0.9), Prediction("b", 0.1), Prediction("c", 0.25)])
     assert [p.text for p in readings] == ["sure", "hand", "c"]  # 0.4 is not 0.2 surer than 0.25
     assert main._fallback_reader.asked == [1, 2]  # the sure reading was never read again
+    # fold_case: doubt about letter case alone (confidence low, case-folded confidence high) is not sent on
+    main.fallback, main._fallback_reader.asked = dict(main.fallback, fold_case=True), []
+    case_only = Prediction("b", 0.1, case_folded=0.9)
+    doubtful = Prediction("c", 0.25, case_folded=0.26)
+    readings = main.second_opinion(arrays, [Prediction("sure", 0.9), case_only, doubtful])
+    assert readings[1] is case_only and main._fallback_reader.asked == [2]
 
 
 def test_the_fallback_reading_is_kept_only_where_this_model_finds_it_plausible():
