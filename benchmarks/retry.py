@@ -40,7 +40,7 @@ def main() -> None:
     fallback_only = copy.copy(alone)
     fallback_only.fallback, fallback_only._fallback_reader = shipped_fallback, None
     whole = copy.copy(fallback_only)
-    whole.retry = {k: v for k, v in (shipped_retry or {}).items() if k != "calibration"} or None
+    whole.retry, whole._retry_curve = shipped_retry, None  # the readings as chosen, before their own curve
     columns: dict[str, list[str]] = {}
     names, fraction = [], []
     finals: list[tuple[int, float, bool, bool]] = []  # (photo, confidence, right, replaced) of every reading

@@ -48,12 +48,13 @@ def test_an_unsure_reading_takes_the_surest_look_if_surer_by_the_margin_and_colu
     reader = Fixed.__new__(Fixed)
     reader.preprocess, reader.batch_size, reader.width_stride = CONFIG, 8, 4
     reader.retry, reader.attention = {"below": 0.7, "margin": 0.005}, False
+    reader._retry_curve = None
     sure = Prediction("sure", 0.95)
     readings = reader.read_again([crop(), crop()], [Prediction("crop", 0.1, [0.1], [8]), sure])
     wider = round(80 * 1.35)
     assert readings[0].text == f"look{wider}" and readings[1] is sure  # the widest look is surest here
     assert readings[0].columns == [int((8.5 * 4 / 1.35) // 4)]  # frame 8 of the wider look, in the crop's frames
-    reader.retry["calibration"] = [0.5, 0.0]  # a replaced reading's confidence goes through its own curve
+    reader._retry_curve = Calibration(0.5, 0.0)  # a replaced reading's confidence goes through its own curve
     again = reader.read_again([crop()], [Prediction("crop", 0.1, [0.1], [8])])[0]
     assert again.text == f"look{wider}" and abs(again.confidence - Calibration(0.5, 0.0)(wider / 1000)) < 1e-9
     reader.retry["margin"] = 0.5

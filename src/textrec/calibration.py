@@ -34,11 +34,14 @@ def load_calibration(config: dict, decoder: str) -> Calibration | None:
         return None
     if not isinstance(table, dict):
         raise TextrecError(f"config 'calibration' must be an object of decoder: [scale, shift], got {table!r:.80}")
-    curve = table.get(decoder)
-    if curve is None:
-        return None
-    if (not isinstance(curve, list) or len(curve) != 2
-            or not all(isinstance(v, (int, float)) and math.isfinite(v) and abs(v) < 100 for v in curve)):
-        raise TextrecError(f"config 'calibration' {decoder!r} must be [scale, shift] (finite numbers), "
-                           f"got {curve!r:.80}")
-    return Calibration(float(curve[0]), float(curve[1]))
+    value = table.get(decoder)
+    return None if value is None else curve(value, f"'calibration' {decoder!r}")
+
+
+def curve(value: object, name: str) -> Calibration:
+    """A config's [scale, shift] as a Calibration; anything else is refused, naming the setting."""
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < 100
+                       for v in value)):
+        raise TextrecError(f"config {name} must be [scale, shift] (finite numbers), got {value!r:.80}")
+    return Calibration(float(value[0]), float(value[1]))

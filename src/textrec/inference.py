@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 from PIL import Image
 
-from textrec.calibration import Calibration, load_calibration
+from textrec.calibration import curve, load_calibration
 from textrec.charset import Charset
 from textrec.decoding import (
     LanguageFusion,
@@ -178,6 +178,9 @@ class BatchReader:
         self.calibration = None if self.attention else load_calibration(config, self.decoder)
         self.fallback = config.get("fallback") if self.lexicon is None and not self.attention else None
         self.retry = config.get("retry") if self.lexicon is None and not self.attention else None
+        # the surest of five looks is surer than it is right: a reading the retry takes has its own curve
+        self._retry_curve = (curve(self.retry["calibration"], "retry.calibration")
+                             if self.retry and self.retry.get("calibration") is not None else None)
         self._fallback_reader: BatchReader | None = None
         self._fallback_options = {"decoder": decoder, "beam_width": beam_width, "batch_size": batch_size}
 
@@ -222,11 +225,10 @@ class BatchReader:
         for (i, look), reading in zip(tries, readings):
             if reading.confidence > (best[i][0].confidence if i in best else -1.0):
                 best[i] = (reading, look)
-        curve = self.retry.get("calibration")  # the surest of five looks is surer than it is right: re-calibrated
         for i, (reading, look) in best.items():
             if reading.confidence > predictions[i].confidence + float(self.retry["margin"]):
-                if curve is not None:
-                    reading.confidence = Calibration(*curve)(reading.confidence)
+                if self._retry_curve is not None:
+                    reading.confidence = self._retry_curve(reading.confidence)
                 predictions[i] = self._in_crop_columns(reading, look, arrays[i].shape[1])
         return predictions
 

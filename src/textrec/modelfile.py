@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textrec.calibration import curve
 from textrec.charset import Charset
 from textrec.errors import TextrecError
 from textrec.preprocess import PreprocessConfig
@@ -61,10 +62,11 @@ def check_model_config(config: object, where: str) -> dict:
         if not isinstance(retry, dict) or not all(isinstance(retry.get(k), (int, float)) for k in ("below", "margin")):
             raise TextrecError(f"{where}: config 'retry' needs numbers 'below' and 'margin'")
         _check_ranges(retry, FALLBACK_RANGES, "retry", where)
-        curve = retry.get("calibration")
-        if curve is not None and not (isinstance(curve, list) and len(curve) == 2 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 100 for v in curve)):
-            raise TextrecError(f"{where}: config retry.calibration must be [scale, shift], got {curve!r:.60}")
+        if retry.get("calibration") is not None:
+            try:
+                curve(retry["calibration"], "retry.calibration")
+            except TextrecError as exc:
+                raise TextrecError(f"{where}: {exc}") from None
     try:
         Charset(charset), PreprocessConfig.from_dict(config["preprocess"])
     except (TypeError, ValueError) as exc:
