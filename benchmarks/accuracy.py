@@ -77,16 +77,13 @@ class Textrec:
 class TextrecOnnx(Textrec):
     name = "textrec (default model, ONNX Runtime)"
 
-    def __init__(self, model: str | None, quantize: bool = False, decoder: str = "auto"):
-        import tempfile
-
-        from textrec.export import export_onnx
-        from textrec.recognizer import default_model_path
+    def __init__(self, model: str | None, decoder: str = "auto"):
+        """What `textrec read` runs: the model folder's own model.onnx (the bundled one has int8 convolutions)."""
+        from textrec.recognizer import resolve_backend
         from textrec.runtime import OnnxRecognizer
 
-        self.folder = tempfile.TemporaryDirectory()
-        out = export_onnx(model or default_model_path(), Path(self.folder.name) / "model.onnx", quantize=quantize)
-        self.recognizer = OnnxRecognizer(out, decoder=decoder, batch_size=64, threads=len(os.sched_getaffinity(0)))
+        path, _ = resolve_backend(model, "onnx")
+        self.recognizer = OnnxRecognizer(path, decoder=decoder, batch_size=64, threads=len(os.sched_getaffinity(0)))
 
 
 class TextrecOnnxGreedy(TextrecOnnx):
@@ -96,11 +93,19 @@ class TextrecOnnxGreedy(TextrecOnnx):
         super().__init__(model, decoder="greedy")
 
 
-class TextrecOnnxInt8(TextrecOnnx):
-    name = "textrec (default model, ONNX Runtime, int8)"
+class TextrecOnnxFloat(Textrec):
+    name = "textrec (default model, ONNX Runtime, float: exported without --quantize)"
 
     def __init__(self, model: str | None):
-        super().__init__(model, quantize=True)
+        import tempfile
+
+        from textrec.export import export_onnx
+        from textrec.recognizer import default_model_path
+        from textrec.runtime import OnnxRecognizer
+
+        self.folder = tempfile.TemporaryDirectory()
+        out = export_onnx(model or default_model_path(), Path(self.folder.name) / "model.onnx")
+        self.recognizer = OnnxRecognizer(out, batch_size=64, threads=len(os.sched_getaffinity(0)))
 
 
 class Tesseract:
@@ -155,7 +160,7 @@ class RapidOcr3:
 
 
 ENGINES: dict[str, Callable] = {"textrec": Textrec, "textrec-onnx": TextrecOnnx, "textrec-greedy": TextrecOnnxGreedy,
-                                 "textrec-int8": TextrecOnnxInt8,
+                                 "textrec-float": TextrecOnnxFloat,
                                  "tesseract": Tesseract, "rapidocr": RapidOcr, "rapidocr3": RapidOcr3}
 
 

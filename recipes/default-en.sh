@@ -7,7 +7,8 @@
 #   stage 4h  configs/default-en-stage4-hand.yaml  scene text and handwriting, from stage 2's best
 #   then the weights averaged: 0.25 stage 2 + 0.75 stage 4 (chosen on validation sets, receipts within noise:
 #   benchmarks/VALIDATION.md; stage 4h is trained for the comparison and not used), the language model attached,
-#   confidences calibrated, ONNX exported.
+#   confidences calibrated, the handwriting fallback and the retry of unsure crops set (benchmarks/HANDWRITING.md,
+#   benchmarks/RETRY.md), ONNX exported with int8 convolutions (benchmarks/QUANTIZATION.md).
 # Copy runs/default-en-ship/model/* to src/textrec/models/default/ to ship it.
 set -euo pipefail
 if [ ! -f runs/data/sroie-train-lines.lmdb/data.mdb ]; then
@@ -22,4 +23,19 @@ textrec train --config configs/default-en-stage4-hand.yaml --set model.init_from
 python -m textrec.training.soup "$stage2" "$(newest default-en-stage4)" --alpha 0.75 --out runs/default-en-ship/model
 textrec lm build --attach runs/default-en-ship/model --weight 0.5 --bonus 0.5
 python benchmarks/calibration.py --model runs/default-en-ship/model --attach
-textrec export --model runs/default-en-ship/model --out runs/default-en-ship/model/model.onnx
+python - <<'PY'
+import json, pathlib
+path = pathlib.Path("runs/default-en-ship/model/config.json")
+config = json.loads(path.read_text())
+config["fallback"] = {"model": "handwriting", "below": 0.3, "margin": 0.2, "agree": 2.0}
+config["retry"] = {"below": 0.7, "margin": 0.2}
+path.write_text(json.dumps(config, indent=2) + "\n")
+PY
+python benchmarks/retry.py --model runs/default-en-ship/model --attach
+# the int8 convolutions' activation ranges come from images training saw (SVT train, SROIE pages 0-199), never
+# from the validation or test images
+if [ ! -f runs/data/sroie-lines-0-199.lmdb/data.mdb ]; then
+  textrec dataset ../shared/data/sroie --pages 0-199 --out runs/data/sroie-lines-0-199.lmdb
+fi
+textrec export --model runs/default-en-ship/model --out runs/default-en-ship/model/model.onnx --quantize \
+  --calibration ../shared/data/svt-train --calibration runs/data/sroie-lines-0-199.lmdb

@@ -47,8 +47,12 @@ def test_python_read_loads_the_default_model_once():
 
 
 def test_bundled_onnx_copy_agrees_with_the_weights():
-    """The ONNX file shipped beside the weights is what `read` runs by default: it must be the same model."""
+    """The ONNX file shipped beside the weights is what `read` runs by default: the same model with its
+    convolutions in int8 (`textrec export --quantize`), so it agrees closely, not to the last digit."""
+    import numpy as np
+
     from tests.helpers import render
+    from textrec.decoding import softmax
     from textrec.recognizer import load_recognizer
     from textrec.runtime import OnnxRecognizer
 
@@ -62,9 +66,15 @@ def test_bundled_onnx_copy_agrees_with_the_weights():
 
     arrays = [prepare(image, torch_model.preprocess) for image in images]
     batch, widths = pad_batch(arrays, torch_model.preprocess)
+    assert onnx_model.config["quantized"]["convolutions"] == "int8"
     onnx_logits, _ = onnx_model.logits(batch, widths)
     torch_logits, _ = torch_model.logits(batch, widths)
-    assert abs(onnx_logits - torch_logits).max() < 1e-3
+    # frames where either reads a character (most frames are blank, and any two English models agree on those):
+    # the same best class, and probabilities a hair apart (the bundled handwriting model: 93% and 0.06 here)
+    letters = (onnx_logits.argmax(-1) != 0) | (torch_logits.argmax(-1) != 0)
+    assert (onnx_logits.argmax(-1) == torch_logits.argmax(-1))[letters].mean() > 0.98
+    onnx_probs, torch_probs = softmax(onnx_logits.astype(np.float64)), softmax(torch_logits.astype(np.float64))
+    assert (abs(onnx_probs - torch_probs).sum(-1) / 2)[letters].mean() < 0.02
     assert [p.text for p in onnx_model.read(images)] == [p.text for p in torch_model.read(images)]
 
 

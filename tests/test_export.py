@@ -41,10 +41,41 @@ def test_onnx_file_carries_charset_and_preprocessing(onnx_file, trained_model):
     assert recognizer.preprocess.height == source["preprocess"]["height"]
 
 
-def test_quantized_export_is_smaller_and_still_reads(trained_model, onnx_file, tmp_path):
-    quantized = export_onnx(trained_model, tmp_path / "q.onnx", quantize=True)
-    assert quantized.stat().st_size < 0.6 * onnx_file.stat().st_size
-    assert isinstance(OnnxRecognizer(quantized).read(render("123")).text, str)
+def test_quantized_export_runs_its_convolutions_in_int8_and_reads_like_float(trained_model, tmp_path):
+    import onnx
+
+    from textrec.export import CALIBRATION_RENDERS
+
+    quantized = export_onnx(trained_model, tmp_path / "q.onnx", quantize=True, calibration=[render("4711")])
+    graph = onnx.load(str(quantized)).graph
+    dequantized = {node.output[0]: node.input[0] for node in graph.node if node.op_type == "DequantizeLinear"}
+    stored = {tensor.name: tensor for tensor in graph.initializer}
+    convolutions = [node for node in graph.node if node.op_type == "Conv"]
+    assert convolutions and all(node.input[0] in dequantized for node in convolutions)  # activations in uint8
+    weights = [stored[dequantized[node.input[1]]] for node in convolutions]  # and weights stored as int8
+    assert all(w.data_type == onnx.TensorProto.INT8 and len(w.dims) == 4 for w in weights)
+    assert any(node.op_type == "LSTM" for node in graph.node)  # the LSTM stays float
+    recognizer = OnnxRecognizer(quantized)
+    assert recognizer.config["quantized"] == {"convolutions": "int8", "calibration_images": CALIBRATION_RENDERS + 1}
+    images = [render(text, seed=i) for i, text in enumerate(["7", "42", "31415", "2718281828", "90210", "1234"])]
+    report = parity(trained_model, quantized, images)
+    assert report["identical_text"] >= 5 / 6 and report["max_abs_diff"] > 1e-4  # close, and really not float
+
+
+def test_cli_quantize_calibrates_on_the_users_images_and_skips_a_corrupt_one(trained_model, tmp_path):
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    for text in ("123", "4567"):
+        render(text).save(folder / f"{text}.png")
+    (folder / "999.png").write_bytes(b"not a png")
+    out = tmp_path / "q.onnx"
+    result = CliRunner().invoke(app, ["export", "--model", str(trained_model), "--out", str(out), "--quantize",
+                                      "--calibration", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "calibrated on 2 of your images (1 unreadable skipped)" in result.output and "999.png" in result.output
+    refused = CliRunner().invoke(app, ["export", "--model", str(trained_model), "--out", str(out),
+                                       "--calibration", str(folder)])
+    assert refused.exit_code == 2 and "--calibration images are for --quantize" in refused.output
 
 
 def test_runtime_imports_neither_torch_nor_lightning(onnx_file, tmp_path):

@@ -335,19 +335,39 @@ def export(
                                          help="Model folder or .safetensors (default: bundled)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file, e.g. model.onnx."),
     fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
-    quantize: bool = typer.Option(False, help="int8 dynamic quantization of the LSTM and linear weights."),
+    quantize: bool = typer.Option(False, help="int8 convolutions (onnxruntime's int8 kernels; the LSTM stays "
+                                              "float), their activation ranges measured on rendered words and "
+                                              "the --calibration images."),
+    calibration: list[str] = typer.Option([], help="Images like the ones the model will read (annotation file, "
+                                                   "folder, LMDB, ICDAR pages) to calibrate --quantize; repeatable."),
+    calibration_limit: int = typer.Option(256, help="At most this many images from each --calibration source "
+                                                    "(drawn at random, seed 0)."),
     check: Optional[str] = typer.Option(None, help="Images (annotation file, folder) for the parity check; "
                                                    "default: 32 rendered words."),
     check_limit: int = typer.Option(200, help="At most this many images from --check."),
 ) -> None:
     """Export a model to ONNX or TorchScript (dynamic batch and width, config inside) and check it against PyTorch."""
-    from textrec.export import check_format, export_onnx, export_torchscript, parity, sample_images, torchscript_parity
+    from textrec.export import (
+        calibration_images,
+        check_format,
+        export_onnx,
+        export_torchscript,
+        parity,
+        sample_images,
+        torchscript_parity,
+    )
     from textrec.recognizer import model_path
 
-    check_format(fmt, quantize)
+    check_format(fmt, quantize, calibration)
     model = model_path(model)
     if fmt == "onnx":
-        export_onnx(model, out, quantize=quantize)
+        images, skipped = calibration_images(calibration, calibration_limit)
+        for reason in skipped[:5]:
+            typer.echo(f"calibration: skipped {reason}", err=True)
+        export_onnx(model, out, quantize=quantize, calibration=images)
+        if quantize:
+            typer.echo(f"int8 convolutions calibrated on {len(images)} of your images ({len(skipped)} unreadable "
+                       "skipped) and rendered words")
     else:
         export_torchscript(model, out)
     if check:

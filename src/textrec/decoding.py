@@ -7,7 +7,6 @@ serving install must not need; ours is ~60 lines and fast enough for word and li
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -164,8 +163,12 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexic
             return -(item[1][0] + item[1][1])
         final_rank = rank
     else:
+        states = fusion.states  # looked up here, not through fusion.partial: ranking is most of the search's time
+
         def rank(item):
-            return -(math.log(max(item[1][0] + item[1][1], 1e-300)) + fusion.partial(item[0]))
+            state = states.get(item[0])
+            return -(math.log(max(item[1][0] + item[1][1], 1e-300))
+                     + (state[0] if state is not None else fusion.partial(item[0])))
 
         def final_rank(item):
             return -(math.log(max(item[1][0] + item[1][1], 1e-300)) + fusion.final(item[0]))
@@ -174,20 +177,24 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexic
     likely[:, charset.blank] = False
     # python floats and lists: indexing numpy scalars one at a time would cost more than the search itself
     for t, (frame, candidates) in enumerate(zip(probs.tolist(), (np.flatnonzero(row).tolist() for row in likely))):
-        nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
+        nxt: dict[tuple[int, ...], list[float]] = {}
         for prefix, (p_b, p_nb) in beams.items():
-            stay = nxt[prefix]
+            stay = nxt.setdefault(prefix, [0.0, 0.0])
             stay[0] += (p_b + p_nb) * frame[charset.blank]
+            last = prefix[-1] if prefix else -1
             if prefix:
-                stay[1] += p_nb * frame[prefix[-1]]  # repeated char without blank: same prefix
+                stay[1] += p_nb * frame[last]  # repeated char without blank: same prefix
             for k in candidates:
                 extended = prefix + (k,)
                 if trie is not None and charset.decode(extended) not in trie.prefixes:
                     continue
                 p = frame[k]
-                new = nxt[extended]
-                new[1] += p * (p_b if prefix and prefix[-1] == k else p_b + p_nb)
-                if extended not in confs or (extended[:-1] == prefix and p > confs[extended][-1]):
+                new = nxt.get(extended)
+                if new is None:
+                    new = nxt[extended] = [0.0, 0.0]
+                new[1] += p * (p_b if last == k else p_b + p_nb)
+                known = confs.get(extended)
+                if known is None or p > known[-1]:  # the frame where the reading's character peaks
                     confs[extended] = confs[prefix] + [p]
                     columns[extended] = columns[prefix] + [t]
         items = nxt.items() if len(nxt) <= beam_width else sorted(nxt.items(), key=rank)[:beam_width]
