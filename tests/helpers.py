@@ -40,3 +40,32 @@ def write_dataset(folder: Path, labels: list[str], seed: int = 0, separator: str
     path = folder / "labels.tsv"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def bundled_onnx_agreement(model: str | None) -> tuple[float, float, tuple[list[str], list[str]]]:
+    """A bundled model's ONNX file (int8 convolutions) against its safetensors weights, on rendered words and the
+    example images: on frames where either reads a character (most frames are blank, and any two English models
+    agree on those), the share with the same best class and the mean total-variation distance between the two
+    probability rows; and both backends' readings."""
+    import numpy as np
+
+    from textrec.decoding import softmax
+    from textrec.preprocess import pad_batch, prepare
+    from textrec.recognizer import load_recognizer
+    from textrec.runtime import OnnxRecognizer
+
+    onnx_model, torch_model = load_recognizer(model), load_recognizer(model, backend="torch")
+    assert isinstance(onnx_model, OnnxRecognizer) and type(torch_model).__name__ == "Recognizer"
+    assert onnx_model.config["charset"] == torch_model.config["charset"]
+    assert onnx_model.config["quantized"]["convolutions"] == "int8"
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    images: list = [render(word, seed=i)
+                    for i, word in enumerate(["Station", "TOTAL 12.50", "Hello world", "ab", "2026-11-21"])]
+    images += [str(p) for p in sorted(examples.glob("*.png"))]
+    batch, widths = pad_batch([prepare(image, torch_model.preprocess) for image in images], torch_model.preprocess)
+    onnx_logits, torch_logits = onnx_model.logits(batch, widths)[0], torch_model.logits(batch, widths)[0]
+    letters = (onnx_logits.argmax(-1) != 0) | (torch_logits.argmax(-1) != 0)
+    agree = float((onnx_logits.argmax(-1) == torch_logits.argmax(-1))[letters].mean())
+    onnx_probs, torch_probs = softmax(onnx_logits.astype(np.float64)), softmax(torch_logits.astype(np.float64))
+    apart = float((abs(onnx_probs - torch_probs).sum(-1) / 2)[letters].mean())
+    return agree, apart, ([p.text for p in onnx_model.read(images)], [p.text for p in torch_model.read(images)])

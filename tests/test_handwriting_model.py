@@ -20,6 +20,13 @@ def test_the_handwriting_model_is_bundled_with_an_onnx_copy_and_a_language_model
     assert recognizer.calibration is not None
 
 
+def test_the_handwriting_models_onnx_copy_agrees_with_its_weights():
+    from tests.helpers import bundled_onnx_agreement
+
+    letters_agree, letters_apart, _ = bundled_onnx_agreement("handwriting")
+    assert letters_agree > 0.95 and letters_apart < 0.02
+
+
 def test_read_model_handwriting_reads_the_note_line_by_line():
     result = CliRunner().invoke(app, ["read", str(EXAMPLES / "note.png"), "--model", "handwriting", "--json"])
     assert result.exit_code == 0, result.output
