@@ -30,20 +30,20 @@ from textrec.evaluation import normalize  # noqa: E402
 CALIBRATION = [str(DATA / "svt-train"), str(ROOT / "runs" / "data" / "sroie-lines-0-199.lmdb")]
 
 
-def per_item(recognizer, images, labels, protocol) -> tuple[np.ndarray, np.ndarray | None]:
-    """Word sets: 1/0 per word. Receipt lines: edit distance per line, and the label lengths."""
+def per_item(recognizer, images, labels, protocol) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """Word sets: 1/0 per word. Receipt lines: edit distance per line, and the label lengths. And the readings."""
     predictions = [p.text for p in recognizer.read_images(images)]
     if protocol != "upper":
         return np.array([normalize(p, protocol) == normalize(g, protocol) for p, g in zip(predictions, labels)],
-                        float), None
+                        float), None, predictions
     truth = [normalize(g, "upper") for g in labels]
     return (np.array([Levenshtein.distance(normalize(p, "upper"), g) for p, g in zip(predictions, truth)], float),
-            np.array([len(g) for g in truth], float))
+            np.array([len(g) for g in truth], float), predictions)
 
 
 def compare(a: tuple, b: tuple, rng: np.random.Generator) -> str:
     """'float -> int8 (difference [95% interval])', resampling items with replacement, paired."""
-    (x, lengths), (y, _) = a, b
+    (x, lengths, _), (y, _, _) = a, b
     draws = rng.integers(0, len(x), (2000, len(x)))
     if lengths is None:
         diff = (y[draws].mean(1) - x[draws].mean(1)) * 100
@@ -52,6 +52,23 @@ def compare(a: tuple, b: tuple, rng: np.random.Generator) -> str:
         diff = (y[draws].sum(1) - x[draws].sum(1)) / lengths[draws].sum(1) * 100
         head = f"{x.sum() / lengths.sum():.2%} -> {y.sum() / lengths.sum():.2%} CER"
     return f"{head} ({np.mean(diff):+.2f} [{np.percentile(diff, 2.5):+.2f}, {np.percentile(diff, 97.5):+.2f}])"
+
+
+def minmax_differ(model: Path, data: dict) -> int:
+    """Readings (greedy) in which an int8 export with min/max activation ranges differs from the float one."""
+    from textrec.export import calibration_images, export_onnx
+    from textrec.runtime import OnnxRecognizer
+
+    folder = Path(tempfile.mkdtemp())
+    readers = [OnnxRecognizer(export_onnx(model, folder / "float.onnx"), decoder="greedy", batch_size=64),
+               OnnxRecognizer(export_onnx(model, folder / "minmax.onnx", quantize=True, ranges="minmax",
+                                          calibration=calibration_images(CALIBRATION, 256)[0]),
+                              decoder="greedy", batch_size=64)]
+    differ = 0
+    for images, _, _ in data.values():
+        a, b = ([p.text for p in reader.read_images(images)] for reader in readers)
+        differ += sum(x != y for x, y in zip(a, b))
+    return differ
 
 
 def latency(path: Path, width: int, repeats: int = 300) -> float:
@@ -90,7 +107,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node()}, {date.today()}; accuracy: float -> int8 "
              "(difference in points, 95% paired-bootstrap interval)", "",
-             "| set | greedy (networks alone) | default decoder (LM, fallback, retry) |", "| --- | --- | --- |"]
+             "| set | greedy (networks alone) | readings that differ (greedy) | default decoder (LM, fallback, "
+             "retry) |", "| --- | --- | --- | --- |"]
     results: dict[str, dict[str, list]] = {name: {} for name in data}
     for decoder in ("greedy", "auto"):
         for kind, path in files.items():
@@ -98,8 +116,15 @@ def main() -> None:
             for name, (images, labels, protocol) in data.items():
                 results[name].setdefault(decoder, []).append(per_item(recognizer, images, labels, protocol))
                 print(kind, decoder, name, file=sys.stderr, flush=True)
+    differ = 0
     for name, by_decoder in results.items():
-        lines.append(f"| {name} | {compare(*by_decoder['greedy'], rng)} | {compare(*by_decoder['auto'], rng)} |")
+        (_, _, a), (_, _, b) = by_decoder["greedy"]
+        changed = sum(x != y for x, y in zip(a, b))
+        differ += changed
+        lines.append(f"| {name} | {compare(*by_decoder['greedy'], rng)} | {changed} of {len(a)} | "
+                     f"{compare(*by_decoder['auto'], rng)} |")
+    lines += ["", f"Readings that differ between the two networks (greedy), all sets: {differ}; with min/max "
+              f"activation ranges instead of the 99.999th percentile: {minmax_differ(model, data)}."]
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
     lines += ["", "Network alone, one core, batch 1, median ms (onnxruntime, one thread):", "",
               "| input width | float | int8 convolutions | speed-up |", "| --- | --- | --- | --- |"]

@@ -46,7 +46,8 @@ def test_quantized_export_runs_its_convolutions_in_int8_and_reads_like_float(tra
 
     from textrec.export import CALIBRATION_RENDERS
 
-    quantized = export_onnx(trained_model, tmp_path / "q.onnx", quantize=True, calibration=[render("4711")])
+    calibration = [render(str(n), seed=n) for n in range(1000, 1032)]  # one chunk of the user's own images
+    quantized = export_onnx(trained_model, tmp_path / "q.onnx", quantize=True, calibration=calibration)
     graph = onnx.load(str(quantized)).graph
     dequantized = {node.output[0]: node.input[0] for node in graph.node if node.op_type == "DequantizeLinear"}
     stored = {tensor.name: tensor for tensor in graph.initializer}
@@ -56,7 +57,7 @@ def test_quantized_export_runs_its_convolutions_in_int8_and_reads_like_float(tra
     assert all(w.data_type == onnx.TensorProto.INT8 and len(w.dims) == 4 for w in weights)
     assert any(node.op_type == "LSTM" for node in graph.node)  # the LSTM stays float
     recognizer = OnnxRecognizer(quantized)
-    assert recognizer.config["quantized"] == {"convolutions": "int8", "calibration_images": CALIBRATION_RENDERS + 1}
+    assert recognizer.config["quantized"] == {"convolutions": "int8", "calibration_images": CALIBRATION_RENDERS + 32}
     images = [render(text, seed=i) for i, text in enumerate(["7", "42", "31415", "2718281828", "90210", "1234"])]
     report = parity(trained_model, quantized, images)
     assert report["identical_text"] >= 5 / 6 and report["max_abs_diff"] > 1e-4  # close, and really not float

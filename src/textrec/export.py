@@ -17,18 +17,23 @@ from textrec.errors import TextrecError
 from textrec.model_io import load_model
 from textrec.modelfile import METADATA_KEY, TORCHSCRIPT_CONFIG
 from textrec.networks.attention import AttentionRecognizer
-from textrec.preprocess import PreprocessConfig, pad_batch, prepare
+from textrec.preprocess import PreprocessConfig, background_value, pad_batch, prepare
 
 CALIBRATION_RENDERS = 128  # rendered words always in the calibration: every glyph shape, clean and augmented
+# activation ranges cover all but the rarest values (min/max let one outlier coarsen a whole layer): read closer
+# to the float network on validation (benchmarks/QUANTIZATION.md)
+CALIBRATION_PERCENTILE = 99.999
+CALIBRATION_WIDTH = 256  # the histograms stack their inputs, so all share one width: wider cut, narrower padded
+CALIBRATION_CHUNK = 32  # inputs per histogram update: memory stays that of 32 inputs' activations
 
 
 def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opset: int = 17,
-                calibration: Sequence[Any] = ()) -> Path:
+                calibration: Sequence[Any] = (), ranges: str = "percentile") -> Path:
     """Write `out` (.onnx). Quantized: the convolutions run in int8 (weights per output channel; activation
     ranges measured on rendered words plus the `calibration` images), the LSTM and the output layer in float
     (onnxruntime's int8 LSTM is slower than its float one). An attention model also gets `OUT.step.onnx`
     beside it: the encoder runs once, the step graph once per character, driven by the decoding loop of the
-    torch-free runtime."""
+    torch-free runtime. `ranges`: "percentile" (the default) or "minmax", for benchmarks/quantization.py."""
     import warnings
 
     import onnx
@@ -44,8 +49,10 @@ def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opse
     metadata = dict(config, width_stride=int(network.width_stride), exported_from=str(model), quantized=quantize)
     samples: list[np.ndarray] = []
     if quantize:
-        images = [*sample_images(config["charset"], preprocess.height, CALIBRATION_RENDERS), *calibration]
-        samples = [pad_batch([prepare(image, preprocess)], preprocess)[0] for image in images]
+        images = [*calibration, *sample_images(config["charset"], preprocess.height, CALIBRATION_RENDERS)]
+        samples = [_fixed_width(prepare(image, preprocess)) for image in images]
+        samples = samples[: max(len(samples) // CALIBRATION_CHUNK, 1) * CALIBRATION_CHUNK]  # whole chunks: a few
+        # renders at the end may go, never the user's images
         metadata["quantized"] = {"convolutions": "int8", "calibration_images": len(samples)}
     _copy_language_model(model, config, out, metadata)
     # (module, inputs, input names, output names, dynamic axes, destination)
@@ -80,15 +87,24 @@ def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opse
                 graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata))
             onnx.save(graph, str(plain))
             if quantize and i == 0:  # the step graph of an attention model has no convolutions
-                _quantize_convolutions(plain, destination, names_in[0], samples)
+                _quantize_convolutions(plain, destination, names_in[0], samples, ranges)
             else:
                 plain.replace(destination)
     return out
 
 
-def _quantize_convolutions(plain: Path, destination: Path, input_name: str, samples: list[np.ndarray]) -> None:
+def _fixed_width(array: np.ndarray) -> np.ndarray:
+    """A prepared HxW array as a 1x1xHxCALIBRATION_WIDTH input: cut, or padded with its own background."""
+    sample = np.full((1, 1, array.shape[0], CALIBRATION_WIDTH), background_value(array), dtype=np.float32)
+    kept = array[:, :CALIBRATION_WIDTH]
+    sample[0, 0, :, : kept.shape[1]] = kept
+    return sample
+
+
+def _quantize_convolutions(plain: Path, destination: Path, input_name: str, samples: list[np.ndarray],
+                           ranges: str = "percentile") -> None:
     """Static int8 for the Conv nodes (QDQ format, so onnxruntime fuses them into its int8 kernels); activation
-    ranges are the min and max seen on `samples`, one padded image each (their widths differ)."""
+    ranges from histograms of the outputs on `samples`, CALIBRATION_CHUNK at a time."""
     import logging
 
     from onnxruntime.quantization import (
@@ -99,21 +115,30 @@ def _quantize_convolutions(plain: Path, destination: Path, input_name: str, samp
         quantize_static,
     )
 
-    class Samples(CalibrationDataReader):
+    class Samples(CalibrationDataReader):  # read in chunks: onnxruntime calls set_range, then get_next to the end
         def __init__(self) -> None:
             self.rest = iter(samples)
+
+        def __len__(self) -> int:
+            return len(samples)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self.rest = iter(samples[start_index:end_index])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             sample = next(self.rest, None)
             return None if sample is None else {input_name: sample}
 
+    method = CalibrationMethod.MinMax if ranges == "minmax" else CalibrationMethod.Percentile
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # it logs advice on the root logger (pre-process first) that is not for our users
     try:
         quantize_static(str(plain), str(destination), Samples(), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=["Conv"], per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+                        weight_type=QuantType.QInt8, calibrate_method=method,
+                        extra_options={"CalibPercentile": CALIBRATION_PERCENTILE,
+                                       "CalibStridedMinMax": min(CALIBRATION_CHUNK, len(samples))})
     finally:
         root.setLevel(level)
 
