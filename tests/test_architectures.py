@@ -75,6 +75,9 @@ def test_onnx_export_matches_pytorch_and_runs_without_it(trained, tmp_path):
     images += [render("0123456789" * 2, seed=1)]  # a long one: many columns, many decoding steps
     result = parity(model, onnx_file, images)
     assert result["identical_text"] == 1.0 and result["max_abs_diff"] < 1e-3, result
+    quantized = export_onnx(model, tmp_path / "int8.onnx", quantize=True)  # each architecture's convolutions
+    assert parity(model, quantized, images)["identical_text"] >= 0.8, arch  # int8: close, not exact
+    assert arch != "attn" or (tmp_path / "int8.step.onnx").is_file()
     if arch == "attn":
         assert (tmp_path / "model.step.onnx").is_file()
         from textrec.recognizer import Recognizer
