@@ -77,6 +77,9 @@ def test_cli_quantize_calibrates_on_the_users_images_and_skips_a_corrupt_one(tra
     refused = CliRunner().invoke(app, ["export", "--model", str(trained_model), "--out", str(out),
                                        "--calibration", str(folder)])
     assert refused.exit_code == 2 and "--calibration images are for --quantize" in refused.output
+    refused = CliRunner().invoke(app, ["export", "--model", str(trained_model), "--out", str(out), "--quantize",
+                                       "--calibration", str(folder), "--calibration-limit", "0"])
+    assert refused.exit_code == 2 and "--calibration-limit" in refused.output
 
 
 def test_runtime_imports_neither_torch_nor_lightning(onnx_file, tmp_path):

@@ -340,8 +340,8 @@ def export(
                                               "the --calibration images."),
     calibration: list[str] = typer.Option([], help="Images like the ones the model will read (annotation file, "
                                                    "folder, LMDB, ICDAR pages) to calibrate --quantize; repeatable."),
-    calibration_limit: int = typer.Option(256, help="At most this many images from each --calibration source "
-                                                    "(drawn at random, seed 0)."),
+    calibration_limit: int = typer.Option(256, min=1, help="At most this many images from each --calibration "
+                                                           "source (drawn at random, seed 0)."),
     check: Optional[str] = typer.Option(None, help="Images (annotation file, folder) for the parity check; "
                                                    "default: 32 rendered words."),
     check_limit: int = typer.Option(200, help="At most this many images from --check."),
