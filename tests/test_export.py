@@ -56,6 +56,10 @@ def test_quantized_export_runs_its_convolutions_in_int8_and_reads_like_float(tra
     weights = [stored[dequantized[node.input[1]]] for node in convolutions]  # and weights stored as int8
     assert all(w.data_type == onnx.TensorProto.INT8 and len(w.dims) == 4 for w in weights)
     assert any(node.op_type == "LSTM" for node in graph.node)  # the LSTM stays float
+    # each ReLU folded into its convolution's uint8 output range, and pooling reads int8: no float between convs
+    assert not any(node.op_type == "Relu" for node in graph.node)
+    pools = [node for node in graph.node if node.op_type == "MaxPool"]
+    assert pools and all(node.input[0] in dequantized for node in pools)
     recognizer = OnnxRecognizer(quantized)
     assert recognizer.config["quantized"] == {"convolutions": "int8", "calibration_images": CALIBRATION_RENDERS + 32}
     images = [render(text, seed=i) for i, text in enumerate(["7", "42", "31415", "2718281828", "90210", "1234"])]

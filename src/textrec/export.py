@@ -25,6 +25,9 @@ CALIBRATION_RENDERS = 128  # rendered words always in the calibration: every gly
 CALIBRATION_PERCENTILE = 99.999
 CALIBRATION_WIDTH = 256  # the histograms stack their inputs, so all share one width: wider cut, narrower padded
 CALIBRATION_CHUNK = 32  # inputs per histogram update: memory stays that of 32 inputs' activations
+# int8: convolutions, with each ReLU folded into its convolution's output range and pooling on int8 values, so
+# no float round trip sits between two convolutions; the LSTM and the output layer stay float
+QUANTIZED_OPS = ("Conv", "Relu", "MaxPool")
 
 
 def export_onnx(model: str | Path, out: str | Path, quantize: bool = False, opset: int = 17,
@@ -135,7 +138,7 @@ def _quantize_convolutions(plain: Path, destination: Path, input_name: str, samp
     root.setLevel(logging.ERROR)  # it logs advice on the root logger (pre-process first) that is not for our users
     try:
         quantize_static(str(plain), str(destination), Samples(), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=["Conv"], per_channel=True, activation_type=QuantType.QUInt8,
+                        op_types_to_quantize=list(QUANTIZED_OPS), per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=method,
                         extra_options={"CalibPercentile": CALIBRATION_PERCENTILE,
                                        "CalibStridedMinMax": min(CALIBRATION_CHUNK, len(samples))})
