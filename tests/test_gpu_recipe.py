@@ -57,6 +57,7 @@ def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path)
                             timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "blocked" not in result.stderr
+    assert result.stdout.count("step 3  loss") == 1  # one progress line per step, not the runner's and the recipe's
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 3 and summary["samples_per_s"] > 0 and "val_acc" in summary["best"]
     network, saved = load_model(out / "model")

@@ -295,6 +295,8 @@ def train(config: Config, resume: bool = False, callbacks: list | None = None) -
         folder.mkdir(parents=True, exist_ok=True)
         (folder / CONFIG).write_text(json.dumps(as_dict(config), indent=2) + "\n")
     checkpoints = folder / "checkpoints"
+    given = list(callbacks or [])
+    logs_itself = any(isinstance(c, ThroughputLog) for c in given)  # the GPU recipe brings its own, for its summary
     callbacks = [
         # last.ckpt has a callback of its own: with a monitor, Lightning rewrites it only when the score
         # improves, and a resume would lose every epoch after the best one. It is also written every
@@ -303,8 +305,8 @@ def train(config: Config, resume: bool = False, callbacks: list | None = None) -
         ExportBestModel(folder / "model", task.save, task.monitor, task.summary),
         Curves(folder / "curves.png"), SkipReport(),
         # a terminal gets a bar; a log file gets a plain line every 50 steps (a bar redrawn in place says nothing)
-        TQDMProgressBar(refresh_rate=10) if sys.stdout.isatty() else ThroughputLog(every=50),
-        ShardData(train_loader, val_loader), *(callbacks or []),
+        *([TQDMProgressBar(refresh_rate=10)] if sys.stdout.isatty() else [] if logs_itself else [ThroughputLog(50)]),
+        ShardData(train_loader, val_loader), *given,
     ]
     if t.max_time:
         callbacks.append(InvocationTimer(duration=t.max_time, interval="step"))
