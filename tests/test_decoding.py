@@ -107,3 +107,25 @@ def test_case_folded_confidence_counts_doubt_about_case_as_no_doubt():
     letters = frames([0.05, 0.45, 0.0, 0.5], [0.9, 0.05, 0.0, 0.05])
     for prediction in (greedy_decode(letters, cased), beam_decode(letters, cased, beam_width=5)):
         assert prediction.text == "b" and prediction.case_folded < 0.6
+
+
+def test_wide_beam_finds_the_most_likely_labelling_and_its_peaks():
+    """With every character tried and a beam wider than the labellings, the search returns the labelling of
+    highest total CTC probability (checked against every labelling by the forward algorithm), and each
+    character's confidence and column are a frame where that character is likely."""
+    from itertools import product
+
+    from textrec.decoding import ctc_log_likelihood
+
+    rng = np.random.default_rng(3)
+    for _ in range(15):
+        probs = rng.dirichlet(np.full(3, 0.6), size=5)
+        labellings = [list(s) for n in range(6) for s in product((1, 2), repeat=n)]
+        scores = [ctc_log_likelihood(np.log(probs), s) for s in labellings]
+        best = "".join("ab"[k - 1] for k in labellings[int(np.argmax(scores))])
+        reading = beam_decode(probs, CHARSET, beam_width=64, prune=0.0)
+        assert reading.text == best
+        assert len(reading.chars) == len(reading.columns) == len(best)
+        assert reading.columns == sorted(reading.columns)
+        for char, conf, column in zip(best, reading.chars, reading.columns):
+            assert conf == probs[column, 1 + "ab".index(char)]
