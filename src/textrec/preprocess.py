@@ -314,5 +314,6 @@ def pad_batch(arrays: list[np.ndarray], config: PreprocessConfig) -> tuple[np.nd
     batch = np.empty((len(arrays), 1, config.height, width), dtype=np.float32)
     for i, array in enumerate(arrays):
         batch[i, 0, :, : array.shape[1]] = array
-        batch[i, 0, :, array.shape[1]:] = background_value(array)
+        if array.shape[1] < width:  # the median of the border costs more than many a crop's other preparation
+            batch[i, 0, :, array.shape[1]:] = background_value(array)
     return batch, widths
