@@ -103,21 +103,23 @@ class LanguageFusion:
     """Shallow fusion of a character language model into the beam search: a reading ranks by
     log P_ctc + weight * log P_lm + bonus * letters (the bonus offsets the LM's pull towards short readings).
     A prefix's LM score depends on the prefix alone, so one fusion (and its cache) serves every reading of a
-    recognizer; the cache is emptied when it grows past `max_cache` prefixes."""
+    recognizer; the cache is emptied when it grows past `max_cache` prefixes. Prefixes are strings of class
+    indices (`chr(k)`): a string caches its hash, a tuple hashes all its items at every lookup."""
 
     max_cache = 200_000
 
     def __init__(self, lm: CharLM, charset: Charset, weight: float = 0.5, bonus: float = 0.5):
         self.lm, self.weight, self.bonus = lm, weight, bonus
-        self.symbols = {i + 1: lm.symbol(ch) for i, ch in enumerate(charset.chars)}
+        self.symbols = {chr(i + 1): lm.symbol(ch) for i, ch in enumerate(charset.chars)}
+        self.suffix = max(lm.order - 1, 0)  # the context a row depends on: rows cached per suffix, not per word
         # prefix -> (weighted LM score so far, the word being read or None between words). trim swaps in a new
         # dict instead of clearing this one, so a reading under way on another thread (the server's) loses nothing
-        self.states: dict[tuple[int, ...], tuple[float, str | None]] = {(): (0.0, None)}
+        self.states: dict[str, tuple[float, str | None]] = {"": (0.0, None)}
         self.rows: dict[str, list[float]] = {}
 
     def trim(self) -> None:
         if len(self.states) > self.max_cache:
-            self.states, self.rows = {(): (0.0, None)}, {}
+            self.states, self.rows = {"": (0.0, None)}, {}
 
     def _row(self, context: str) -> list[float]:
         row = self.rows.get(context)
@@ -125,7 +127,7 @@ class LanguageFusion:
             row = self.rows[context] = self.lm.row(context).tolist()
         return row
 
-    def _state(self, prefix: tuple[int, ...]) -> tuple[float, str | None]:
+    def _state(self, prefix: str) -> tuple[float, str | None]:
         state = self.states.get(prefix)
         if state is None:
             score, context = self._state(prefix[:-1])
@@ -133,16 +135,16 @@ class LanguageFusion:
             if symbol is not None:
                 context = context or START
                 score += self.weight * self._row(context)[symbol] + self.bonus
-                context += ALPHABET[symbol]
+                context = (context + ALPHABET[symbol])[-self.suffix:] if self.suffix else ""
             elif context is not None:  # a non-letter ends the word: score the ending
                 score, context = score + self.weight * self._row(context)[END], None
             state = self.states[prefix] = (score, context)
         return state
 
-    def partial(self, prefix: tuple[int, ...]) -> float:
+    def partial(self, prefix: str) -> float:
         return self._state(prefix)[0]
 
-    def final(self, prefix: tuple[int, ...]) -> float:
+    def final(self, prefix: str) -> float:
         """The score of a complete reading: a word still open at the end is scored as ending there."""
         score, context = self._state(prefix)
         return score + (self.weight * self._row(context)[END] if context is not None else 0.0)
@@ -159,11 +161,12 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexic
     # time by a third with no reading changed on the validation words)
     trie = _Trie(lexicon) if lexicon is not None else None
     blank = charset.blank
-    # prefix -> [p ending in blank, p ending in non-blank, LM score of the prefix (0 without a language model)]
-    beams: dict[tuple[int, ...], list[float]] = {(): [1.0, 0.0, 0.0]}
+    # prefix (class indices as characters, see LanguageFusion) -> [p ending in blank, p ending in non-blank,
+    # LM score of the prefix (0 without a language model)]
+    beams: dict[str, list[float]] = {"": [1.0, 0.0, 0.0]}
     # prefix -> where its last character peaks, linked to its earlier characters' peaks as they were when the
     # prefix was made: shared, never copied (copying per extension was a fifth of the search's time)
-    peaks: dict[tuple[int, ...], Peak | None] = {(): None}
+    peaks: dict[str, Peak | None] = {"": None}
     partial = fusion.partial if fusion is not None else None
     states = fusion.states if fusion is not None else {}  # the LM's cache, read here first: a call costs more
     log = math.log
@@ -175,27 +178,27 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexic
     # python floats and lists: indexing numpy scalars one at a time would cost more than the search itself
     likely = probs >= prune
     likely[:, blank] = False
-    candidates: list[list[int]] = [[] for _ in range(len(probs))]
+    candidates: list[list[tuple[int, str]]] = [[] for _ in range(len(probs))]
     for t, k in zip(*(axis.tolist() for axis in np.nonzero(likely))):
-        candidates[t].append(k)
+        candidates[t].append((k, chr(k)))
     for t, (frame, tried) in enumerate(zip(probs.tolist(), candidates)):
         p_blank = frame[blank]
         if not tried:  # no character likely here: every prefix stays, none is made, nothing to rank
-            beams = {prefix: [(p_b + p_nb) * p_blank, p_nb * frame[prefix[-1]] if prefix else 0.0, lm]
+            beams = {prefix: [(p_b + p_nb) * p_blank, p_nb * frame[ord(prefix[-1])] if prefix else 0.0, lm]
                      for prefix, (p_b, p_nb, lm) in beams.items()}
             continue
-        nxt: dict[tuple[int, ...], list[float]] = {}
+        nxt: dict[str, list[float]] = {}
         for prefix, (p_b, p_nb, lm) in beams.items():
             stay = nxt.get(prefix)
             if stay is None:
                 stay = nxt[prefix] = [0.0, 0.0, lm]
             stay[0] += (p_b + p_nb) * p_blank
-            last = prefix[-1] if prefix else -1
+            last = ord(prefix[-1]) if prefix else -1
             if prefix:
                 stay[1] += p_nb * frame[last]  # repeated char without blank: same prefix
-            for k in tried:
-                extended = prefix + (k,)
-                if trie is not None and charset.decode(extended) not in trie.prefixes:
+            for k, char in tried:
+                extended = prefix + char
+                if trie is not None and charset.decode(_indices(extended)) not in trie.prefixes:
                     continue
                 p = frame[k]
                 new = nxt.get(extended)
@@ -216,22 +219,26 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexic
             return -(log(max(item[1][0] + item[1][1], 1e-300)) + fusion.final(item[0]))
     ordered = sorted(beams.items(), key=final_rank)
     if trie is not None:
-        ordered = [item for item in ordered if charset.decode(item[0]) in trie.words]
+        ordered = [item for item in ordered if charset.decode(_indices(item[0])) in trie.words]
         if not ordered:
             return greedy_decode(probs, charset)
     prefix = ordered[0][0]
+    decoded = {item[0]: charset.decode(_indices(item[0])) for item in ordered}
     chars, columns = _unwind(peaks.get(prefix))
     # the reading's share of the finished beams (scores in log space): how decisively it won, even where the
     # language model chose a letter the network was unsure of (a product of letter probabilities would be ~0)
     scores = np.array([-final_rank(item) if fusion is not None else math.log(max(-final_rank(item), 1e-300))
                        for item in ordered])
     shares = np.exp(scores - scores[0]) / np.exp(scores - scores[0]).sum()
-    text = charset.decode(prefix)
-    folded = float(sum(share for item, share in zip(ordered, shares)
-                       if charset.decode(item[0]).lower() == text.lower()))
+    text = decoded[prefix]
+    folded = float(sum(share for item, share in zip(ordered, shares) if decoded[item[0]].lower() == text.lower()))
     if not chars:
         return Prediction(text, 1.0 - _blank_doubt(probs), chars, columns)
     return Prediction(text, float(shares[0]), chars, columns, case_folded=min(1.0, folded))
+
+
+def _indices(prefix: str) -> list[int]:
+    return [ord(char) for char in prefix]
 
 
 def _unwind(peak: Peak | None) -> tuple[list[float], list[int]]:
