@@ -335,9 +335,9 @@ def export(
                                          help="Model folder or .safetensors (default: bundled)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file, e.g. model.onnx."),
     fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
-    quantize: bool = typer.Option(False, help="int8 convolutions (onnxruntime's int8 kernels; the LSTM stays "
-                                              "float), their activation ranges measured on rendered words and "
-                                              "the --calibration images."),
+    quantize: bool = typer.Option(False, help="int8 convolutions, ReLU and pooling (onnxruntime's int8 kernels; "
+                                              "the LSTM stays float), their activation ranges measured on "
+                                              "rendered words and the --calibration images."),
     calibration: list[str] = typer.Option([], help="Images like the ones the model will read (annotation file, "
                                                    "folder, LMDB, ICDAR pages) to calibrate --quantize; repeatable."),
     calibration_limit: int = typer.Option(256, min=1, help="At most this many images from each --calibration "
