@@ -131,8 +131,10 @@ class ShardData(L.Callback):
 
 
 class ThroughputLog(L.Callback):
-    """A plain line every `every` steps (step, loss, samples/s, elapsed), for logs that are not a terminal:
-    a progress bar redrawn in place says nothing in a file. Its figures are kept in `self.summary`."""
+    """A plain line every `every` steps (step, loss, samples/s, elapsed, and the share of that time spent
+    waiting for the data loader: near 0 means the network sets the pace, large means rendering does), for logs
+    that are not a terminal: a progress bar redrawn in place says nothing in a file. Its figures are kept in
+    `self.summary`."""
 
     def __init__(self, every: int = 50):
         self.every = every
@@ -142,6 +144,14 @@ class ThroughputLog(L.Callback):
         import time
 
         self.start, self.samples = time.perf_counter(), 0
+        self.waited, self.last_end = 0.0, None
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        import time
+
+        if self.last_end is not None:  # from the end of one step to the start of the next: fetching the batch
+            self.waited += time.perf_counter() - self.last_end
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -149,16 +159,22 @@ class ThroughputLog(L.Callback):
 
         if isinstance(batch, dict) and batch.get("images") is not None:
             self.samples += len(batch["images"]) * trainer.world_size
+        self.last_end = time.perf_counter()
         step = trainer.global_step
         if step % self.every or trainer.global_rank != 0:
             return
-        elapsed = time.perf_counter() - self.start
+        elapsed = self.last_end - self.start
         loss = trainer.callback_metrics.get("train/loss")
         self.summary = {"step": step, "samples": self.samples, "seconds": round(elapsed, 1),
-                        "samples_per_s": round(self.samples / max(elapsed, 1e-9), 1)}
+                        "samples_per_s": round(self.samples / max(elapsed, 1e-9), 1),
+                        "data_wait": round(self.waited / max(elapsed, 1e-9), 3)}
         metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         print(f"step {step}  loss {float(loss) if loss is not None else float('nan'):.3f}  "
-              f"{self.summary['samples_per_s']:.0f} samples/s  {elapsed:.0f} s  {metrics}", flush=True)
+              f"{self.summary['samples_per_s']:.0f} samples/s  {elapsed:.0f} s  "
+              f"data wait {self.summary['data_wait']:.0%}  {metrics}", flush=True)
+
+    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.last_end = None  # validation between two steps is not waiting for training data
 
 
 class InvocationTimer(Timer):
