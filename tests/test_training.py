@@ -232,3 +232,58 @@ def test_auto_batching_buckets_by_width_when_widths_vary_and_says_so(capsys):
     assert batch_mode("mixed", [words, lines]) == "mixed"  # what the config says wins
     with pytest.raises(TextrecError, match="data.batches must be one of 'auto', 'bucketed', 'mixed', got 'wide'"):
         load_config(None, ["data.batches=wide"])  # the typed config refuses it before any data is read
+
+
+def test_distillation_pulls_the_student_towards_the_teachers_columns(trained_model, digits_data):
+    """train.distill_from: the loss term is zero for a student that is the teacher; a student trained on it alone
+    (weight 1: no labels) comes far closer to the teacher than one trained as long on the labels alone; the
+    teacher stays out of the saved state."""
+    from textrec.model_io import load_model
+    from textrec.training.system import RecognitionSystem
+
+    charset, config = Charset.from_spec("digits"), PreprocessConfig()
+    dataset = TextDataset(AnnotationFile(digits_data["train"]), charset, config, 4)
+    batch = Collate(config)([dataset[i] for i in range(16)])
+    teacher = load_model(trained_model)[0]
+
+    def gap(student) -> float:  # in eval mode, as the teacher runs: batch norm by its running statistics
+        student.network.eval()
+        with torch.no_grad():
+            logits = student.network(batch["images"])
+            lengths = student.network.output_lengths(batch["widths"]).clamp(max=logits.shape[1])
+            return float(student._distillation(teacher, batch["images"], logits, lengths))
+
+    def trained(weight: float):
+        torch.manual_seed(0)
+        student = RecognitionSystem(TINY_NETWORK, charset.chars)
+        student.teach_with(teacher, weight=weight, temperature=2.0)
+        start = gap(student)
+        optimizer = torch.optim.AdamW(student.network.parameters(), lr=3e-3)
+        student.network.train()
+        for _ in range(60):
+            loss = student.training_loss(batch)
+            optimizer.zero_grad(), loss.backward(), optimizer.step()
+        return student, start
+
+    distilled, before = trained(1.0)
+    labelled, _ = trained(0.0)
+    assert before > 0.1 and gap(distilled) < before / 4 and gap(distilled) < gap(labelled) / 2
+    distilled.network.load_state_dict(teacher.state_dict())
+    assert gap(distilled) < 1e-6
+    assert not any(key.startswith("teacher") for key in distilled.state_dict())
+
+
+def test_distill_from_trains_through_the_runner_and_refuses_another_charset(trained_model, digits_data, tmp_path):
+    from textrec.errors import TextrecError
+    from textrec.model_io import load_model
+    from textrec.training.config import load_config
+    from textrec.training.run import train
+
+    base = [f"out_dir={tmp_path}", f"model.network={TINY_NETWORK}", f"data.train=[{{path: {digits_data['train']}}}]",
+            f"data.val=[{{path: {digits_data['val']}}}]", "data.num_workers=0", "train.logger=none",
+            "train.samples_to_print=0", "train.max_steps=3", f"train.distill_from={trained_model}"]
+    folder = train(load_config(None, [*base, "name=student", "model.charset=digits"]))
+    network, saved = load_model(folder / "model")
+    assert set(network.state_dict()) == set(load_model(trained_model)[0].state_dict())
+    with pytest.raises(TextrecError, match="distill_from .* charset"):
+        train(load_config(None, [*base, "name=other", "model.charset=0123456789abc"]))

@@ -45,6 +45,11 @@ class TrainSettings:
 @dataclass
 class RecognizeTrain(TrainSettings):
     samples_to_print: int = 5
+    # knowledge distillation (CTC networks): a saved model with the same charset and columns (a slower or larger
+    # one) teaches its per-column distributions besides the labels; it is never saved with the student
+    distill_from: str | None = None
+    distill_weight: float = 0.5  # the teacher's share of the training loss (the rest: CTC on the labels)
+    distill_temperature: float = 2.0  # softens both distributions, so the teacher's second guesses count too
 
 
 @dataclass
@@ -334,6 +339,9 @@ def _resolve_paths(config: dict[str, Any], base: Path) -> dict[str, Any]:
     model = config.get("model") or {}
     if isinstance(model, dict) and model.get("init_from") and not Path(model["init_from"]).is_absolute():
         model["init_from"] = str((base / model["init_from"]).resolve())
+    train = config.get("train") or {}
+    if isinstance(train, dict) and train.get("distill_from") and not Path(train["distill_from"]).is_absolute():
+        train["distill_from"] = str((base / train["distill_from"]).resolve())
     data = config.get("data")
     if not isinstance(data, dict):  # reported by check_keys
         return config

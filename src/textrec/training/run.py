@@ -28,7 +28,7 @@ from textrec.preprocess import PreprocessConfig
 from textrec.training.callbacks import Curves, ExportBestModel, InvocationTimer, ShardData, SkipReport, ThroughputLog
 from textrec.training.checkpoints import AtomicCheckpointIO
 from textrec.training.config import Config, DetectConfig, RecognizeConfig, as_dict
-from textrec.training.system import BaseSystem, RecognitionSystem
+from textrec.training.system import BaseSystem, CTCSystem, RecognitionSystem
 
 
 def build_charset(config: RecognizeConfig, sources: list) -> Charset:
@@ -167,6 +167,17 @@ def scaled_lr(lr: float, world_size: int, rule: str) -> float:
     return lr * factors[rule]
 
 
+def load_teacher(path: str, charset: Charset) -> torch.nn.Module:
+    """A saved CTC model to distil from (train.distill_from): its charset must be this run's."""
+    teacher, config = load_model(path)
+    if config["charset"] != charset.chars:
+        raise TextrecError(f"train.distill_from {path}: its charset of {len(config['charset'])} characters is not "
+                           f"this run's ({len(charset.chars)})")
+    if getattr(teacher, "decoder", "ctc") != "ctc":
+        raise TextrecError(f"train.distill_from {path}: a CTC model is needed, this one decodes by attention")
+    return teacher
+
+
 def warm_start(network: torch.nn.Module, path: str, network_config: dict[str, Any], charset: Charset) -> None:
     """Start from a saved model's weights (fine-tuning, or a longer run on top of a shorter one). The
     architecture and charset must be the same: a mismatch is refused, naming what differs."""
@@ -252,9 +263,14 @@ class RecognizeTask:
 
     def system(self, lr: float) -> BaseSystem:
         t = self.config.train
-        return RecognitionSystem(self.config.model.network, self.charset.chars, lr=lr, weight_decay=t.weight_decay,
-                                 warmup=t.warmup, samples_to_print=t.samples_to_print,
-                                 channels_last=t.channels_last, max_nonfinite=t.max_nonfinite)
+        system = RecognitionSystem(self.config.model.network, self.charset.chars, lr=lr,
+                                   weight_decay=t.weight_decay, warmup=t.warmup, samples_to_print=t.samples_to_print,
+                                   channels_last=t.channels_last, max_nonfinite=t.max_nonfinite)
+        if t.distill_from:
+            if not isinstance(system, CTCSystem):
+                raise TextrecError("train.distill_from works for CTC networks (crnn, vit), not attention decoders")
+            system.teach_with(load_teacher(t.distill_from, self.charset), t.distill_weight, t.distill_temperature)
+        return system
 
     def start(self, system: BaseSystem) -> None:
         if self.config.model.init_from:

@@ -291,6 +291,42 @@ class CTCSystem(RecognitionSystem):
     def _predict(self, batch: dict, logits: torch.Tensor, lengths: torch.Tensor) -> list:
         return decode_batch(logits.float().cpu().numpy(), lengths.cpu().numpy(), self.charset)
 
+    def teach_with(self, teacher: nn.Module, weight: float = 0.5, temperature: float = 2.0) -> None:
+        """Train against a frozen teacher's column distributions too (train.distill_from). Kept out of the
+        module tree, so checkpoints, saved weights, DDP and `.train()` never see it."""
+        if not 0.0 <= weight <= 1.0 or temperature <= 0:
+            raise TextrecError(f"train.distill_weight must be in [0, 1] and distill_temperature above 0, "
+                               f"got {weight} and {temperature}")
+        self.__dict__["teacher"] = teacher.eval().requires_grad_(False)
+        self.distill_weight, self.distill_temperature = float(weight), float(temperature)
+
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        teacher = self.__dict__.get("teacher")
+        if teacher is None or self.distill_weight == 0.0:
+            return self._loss(batch)[0]
+        loss, logits, lengths = self._loss(batch)
+        distilled = self._distillation(teacher, self._images(batch), logits, lengths)
+        return (1.0 - self.distill_weight) * loss + self.distill_weight * distilled
+
+    def _distillation(self, teacher: nn.Module, images: torch.Tensor, logits: torch.Tensor,
+                      lengths: torch.Tensor) -> torch.Tensor:
+        """KL(teacher || student) per valid column at the temperature, times its square (so the gradient's size
+        does not depend on it), averaged over the columns."""
+        if next(teacher.parameters()).device != images.device:
+            teacher.to(images.device)
+        with torch.no_grad():
+            target = teacher(images)
+        if target.shape != logits.shape:
+            raise TextrecError(f"train.distill_from: the teacher gives {tuple(target.shape)} (batch, columns, "
+                               f"classes) where this network gives {tuple(logits.shape)}: distillation needs "
+                               f"the same charset and the same column width")
+        t = self.distill_temperature
+        student = F.log_softmax(logits.float() / t, dim=-1)
+        teacher_log = F.log_softmax(target.float() / t, dim=-1)
+        per_column = (teacher_log.exp() * (teacher_log - student)).sum(-1)  # (N, T)
+        valid = torch.arange(logits.shape[1], device=logits.device)[None, :] < lengths[:, None]
+        return t * t * (per_column * valid).sum() / valid.sum().clamp(min=1)
+
 
 class CrossEntropySystem(RecognitionSystem):
     """Cross-entropy per character with teacher forcing (the attention decoder); each label is followed by the
