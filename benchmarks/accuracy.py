@@ -132,7 +132,8 @@ class RapidOcr:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError:
             raise RuntimeError("rapidocr-onnxruntime not installed") from None
-        self.engine = RapidOCR()
+        threads = len(os.sched_getaffinity(0))  # as for RapidOcr3 below
+        self.engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1)
 
     def read(self, image: Image.Image) -> str:
         bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
@@ -151,7 +152,11 @@ class RapidOcr3:
         except ImportError:
             raise RuntimeError("rapidocr 3 not installed (pip install rapidocr==3.10.0)") from None
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-        self.engine = RapidOCR()
+        # as many onnxruntime threads as cores the process may use, as for textrec: its default (-1) starts one
+        # per core of the machine, which under --cores 1 fight over the one core
+        threads = len(os.sched_getaffinity(0))
+        self.engine = RapidOCR(params={"EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                                       "EngineConfig.onnxruntime.inter_op_num_threads": 1})
 
     def read(self, image: Image.Image) -> str:
         bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
