@@ -139,6 +139,8 @@ class ThroughputLog(L.Callback):
     def __init__(self, every: int = 50):
         self.every = every
         self.summary: dict[str, float] = {}
+        self.waited = 0.0  # seconds spent fetching batches
+        self.last_end: float | None = None  # when the last step ended
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         import time
