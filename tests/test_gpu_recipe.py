@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.helpers import render, write_dataset
 from textrec.model_io import load_model
 from textrec.recognizer import Recognizer
+from textrec.training.config import as_dict, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 # What our code imports that the GPU machine lacks. (It lacks matplotlib and tensorboard too, but torchmetrics
@@ -35,17 +37,17 @@ def tiny_pack(folder: Path) -> None:
     (folder / "words.tsv").write_text("the\t5e-2\nof\t3e-2\nmarket\t1e-5\nopen\t1e-4\n")
 
 
-def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path):
+@pytest.mark.parametrize("name, layers", [("default-en", 2), ("lstm1-distill", 1)])
+def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path, name, layers):
     pack = tmp_path / "pack"
     tiny_pack(pack)
-    config = yaml.safe_load((ROOT / "configs" / "gpu" / "default-en.yaml").read_text())
+    config = as_dict(load_config(ROOT / "configs" / "gpu" / f"{name}.yaml"))  # its `extends` resolved
     for spec in config["data"]["train"] + config["data"]["val"]:
         if spec.get("type") == "synth":
-            spec["path"] = str(ROOT / "configs" / spec["path"].removeprefix("../"))
             spec["word_list"] = str(pack / "words.tsv")
         else:
             spec["path"] = str(pack / Path(spec["path"]).name)
-    config["model"]["init_from"] = str(ROOT / "src" / "textrec" / "models" / "default")
+    config["model"]["init_from"] = str(ROOT / "src" / "textrec" / "models" / "default")  # one layer: its first
     (tmp_path / "gpu.yaml").write_text(yaml.safe_dump(config))
     blocker = tmp_path / "blocker"
     blocker.mkdir()
@@ -57,13 +59,15 @@ def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path)
                             timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "blocked" not in result.stderr
+    assert ("distilling from" in result.stdout) == (name == "lstm1-distill")
+    assert ("the first 1 of 2 recurrent layers" in result.stdout) == (name == "lstm1-distill")
     assert result.stdout.count("step 3  loss") == 1  # one progress line per step, not the runner's and the recipe's
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 3 and summary["samples_per_s"] > 0 and "val_acc" in summary["best"]
     # no loader workers in the dry run: the batches are rendered between steps, so the wait is real but partial
     assert 0 < summary["data_wait"] < 1 and "data wait" in result.stdout
     network, saved = load_model(out / "model")
-    assert saved["network"]["channels"] == [32, 64, 128, 256]
+    assert saved["network"]["channels"] == [32, 64, 128, 256] and saved["network"]["rnn_layers"] == layers
     from safetensors import safe_open
 
     with safe_open(str(out / "model" / "weights.safetensors"), framework="pt") as handle:

@@ -287,3 +287,27 @@ def test_distill_from_trains_through_the_runner_and_refuses_another_charset(trai
     assert set(network.state_dict()) == set(load_model(trained_model)[0].state_dict())
     with pytest.raises(TextrecError, match="distill_from .* charset"):
         train(load_config(None, [*base, "name=other", "model.charset=0123456789abc"]))
+
+
+def test_init_from_a_deeper_crnn_keeps_its_first_recurrent_layers(tmp_path):
+    """A one-layer network starts from a two-layer model: convolutions, first BiLSTM layer and head carried over,
+    the second layer's weights left out; more layers than the model has is still refused."""
+    from textrec.errors import TextrecError
+    from textrec.model_io import make_config, save_model
+    from textrec.training.run import warm_start
+
+    charset = Charset.from_spec("digits")
+    deep_config = dict(TINY_NETWORK, rnn_layers=2)
+    torch.manual_seed(1)
+    deep = build_network(deep_config, charset.num_classes)
+    save_model(tmp_path / "deep", deep, make_config(deep_config, charset, PreprocessConfig()))
+    shallow_config = dict(TINY_NETWORK, rnn_layers=1)
+    shallow = build_network(shallow_config, charset.num_classes)
+    warm_start(shallow, str(tmp_path / "deep"), shallow_config, charset)
+    deep_state = deep.state_dict()
+    for key, value in shallow.state_dict().items():
+        assert torch.equal(value, deep_state[key]), key
+    assert any("_l1" in key for key in deep_state) and not any("_l1" in key for key in shallow.state_dict())
+    with pytest.raises(TextrecError, match="rnn_layers: 2 in the model vs 3"):
+        warm_start(build_network(dict(TINY_NETWORK, rnn_layers=3), charset.num_classes), str(tmp_path / "deep"),
+                   dict(TINY_NETWORK, rnn_layers=3), charset)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Any, Protocol
@@ -180,22 +181,41 @@ def load_teacher(path: str, charset: Charset) -> torch.nn.Module:
 
 def warm_start(network: torch.nn.Module, path: str, network_config: dict[str, Any], charset: Charset) -> None:
     """Start from a saved model's weights (fine-tuning, or a longer run on top of a shorter one). The
-    architecture and charset must be the same: a mismatch is refused, naming what differs."""
+    architecture and charset must be the same, except that a rectifier may be added (it starts as the identity)
+    and recurrent layers dropped (the first ones are kept: a faster network starts from a trained one); any
+    other mismatch is refused, naming what differs."""
     saved, saved_config = load_model(path)
     keys = sorted(set(saved_config["network"]) | set(network_config))
     adding_rectifier = (saved_config["network"].get("rectifier", "none") == "none"
                         and network_config.get("rectifier", "none") != "none")
+    kept_layers = _kept_recurrent_layers(saved_config["network"], network_config)
     differences = [f"{key}: {saved_config['network'].get(key)!r} in the model vs {network_config.get(key)!r}"
                    for key in keys if saved_config["network"].get(key) != network_config.get(key)
-                   and not (adding_rectifier and key.startswith("rectifier"))]
+                   and not (adding_rectifier and key.startswith("rectifier"))
+                   and not (kept_layers is not None and key == "rnn_layers")]
     if saved_config["charset"] != charset.chars:
         differences.append(f"charset of {len(saved_config['charset'])} characters vs {len(charset.chars)}")
     if differences:
         raise TextrecError(f"model.init_from {path} does not fit this config: " + "; ".join(differences))
+    state = saved.state_dict()
+    if kept_layers is not None:
+        layer = re.compile(r"^rnn\.\w+_l(\d+)(_reverse)?$")
+        state = {k: v for k, v in state.items() if not ((m := layer.match(k)) and int(m.group(1)) >= kept_layers)}
+        print(f"model.init_from: the first {kept_layers} of {saved_config['network']['rnn_layers']} recurrent "
+              f"layers of {path}", flush=True)
     # a rectifier added to a trained model starts as the identity: the rest of the weights carry over unchanged
-    missing, _ = network.load_state_dict(saved.state_dict(), strict=not adding_rectifier)
+    missing, _ = network.load_state_dict(state, strict=not adding_rectifier)
     if any(not key.startswith("rectifier.") for key in missing):
         raise TextrecError(f"model.init_from {path} lacks weights: {', '.join(missing[:5])}")
+
+
+def _kept_recurrent_layers(saved: dict[str, Any], wanted: dict[str, Any]) -> int | None:
+    """How many recurrent layers to take from a saved CRNN with more of them (None: not that case)."""
+    saved_layers, wanted_layers = saved.get("rnn_layers"), wanted.get("rnn_layers")
+    if (saved.get("name", "crnn") == wanted.get("name", "crnn") == "crnn" and isinstance(saved_layers, int)
+            and isinstance(wanted_layers, int) and 0 < wanted_layers < saved_layers):
+        return wanted_layers
+    return None
 
 
 NOISE = (  # third-party warnings that say nothing about the run (each checked to be harmless here)
@@ -270,6 +290,8 @@ class RecognizeTask:
             if not isinstance(system, CTCSystem):
                 raise TextrecError("train.distill_from works for CTC networks (crnn, vit), not attention decoders")
             system.teach_with(load_teacher(t.distill_from, self.charset), t.distill_weight, t.distill_temperature)
+            print(f"distilling from {t.distill_from} (weight {t.distill_weight}, temperature "
+                  f"{t.distill_temperature})", flush=True)
         return system
 
     def start(self, system: BaseSystem) -> None:
