@@ -8,7 +8,8 @@ plus synthetic handwriting and receipt lines from the SROIE train pages.
 Sets (each the same images for every model):
 - `IIIT5K val`: the first 15% of IIIT5K train by MD5 order (what training validates on), as they are.
 - `... on an arc`: each photo bent onto a circular arc (a third to two thirds of a half circle, convex or concave).
-- `... angled, low-res`: strong perspective, then down to 40-60% and back up, then JPEG.
+- `... angled, low-res, whole`: strong perspective of the whole word, cut out by its box, then down to 40-60% and
+  back up, then JPEG (older tables: `angled, low-res`, which zoomed in and cut off end letters).
 - `... light on dark`: each photo's gray levels inverted (signs in light paint on dark backgrounds).
 - `handwriting (synthetic)`: 300 rendered handwritten words of a seed no training run uses.
 - `SROIE train lines`: 500 receipt lines of pages 200-239 (lines of pages the default model trained on: a check
@@ -25,6 +26,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from textrec.data.sources import IcdarQuads, open_source
@@ -50,17 +52,37 @@ def on_arc(image: Image.Image, rng: random.Random) -> Image.Image:
 
 
 def angled_low_res(image: Image.Image, rng: random.Random) -> Image.Image:
+    """The whole word seen at an angle: its corners moved inwards by up to 18% of the width and height (strong
+    perspective), cut out by the box around it as a detector would, then down to 40-60% and back up, then JPEG.
+    (Until 2026-11-27 this set zoomed into the inner quadrilateral instead, cutting off end letters: "angled,
+    low-res" in older tables.)"""
     w, h = image.size
     a = 0.18
-    quad = (rng.uniform(0, a) * w, rng.uniform(0, a) * h, rng.uniform(0, a) * w, h - rng.uniform(0, a) * h,
-            w - rng.uniform(0, a) * w, h - rng.uniform(0, a) * h, w - rng.uniform(0, a) * w, rng.uniform(0, a) * h)
-    fill = int(sorted(image.getdata())[0])
-    image = image.transform((w, h), Image.QUAD, quad, Image.BILINEAR, fillcolor=fill)
+    def inset(extent: float) -> float:
+        return rng.uniform(0, a) * extent
+
+    corners = [(inset(w), inset(h)), (inset(w), h - inset(h)), (w - inset(w), h - inset(h)), (w - inset(w), inset(h))]
+    left, top = min(x for x, _ in corners), min(y for _, y in corners)
+    size = (max(1, round(max(x for x, _ in corners) - left)), max(1, round(max(y for _, y in corners) - top)))
+    landed = [(x - left, y - top) for x, y in corners]
+    fill = int(np.median(np.concatenate([np.asarray(image)[[0, -1]].ravel(), np.asarray(image)[:, [0, -1]].ravel()])))
+    image = image.transform(size, Image.PERSPECTIVE, perspective(landed, [(0, 0), (0, h), (w, h), (w, 0)]),
+                            Image.BILINEAR, fillcolor=fill)
+    w, h = size
     factor = rng.uniform(0.4, 0.6)
     small = image.resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.BILINEAR)
     buffer = io.BytesIO()
     small.resize((w, h), Image.BILINEAR).save(buffer, format="JPEG", quality=rng.randint(30, 60))
     return Image.open(io.BytesIO(buffer.getvalue())).convert("L")
+
+
+def perspective(output: list[tuple[float, float]], source: list[tuple[float, float]]) -> tuple[float, ...]:
+    """PIL's PERSPECTIVE coefficients that take each `output` point to its `source` point."""
+    rows, values = [], []
+    for (x, y), (u, v) in zip(output, source):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        values += [u, v]
+    return tuple(np.linalg.solve(np.array(rows, dtype=np.float64), np.array(values, dtype=np.float64)))
 
 
 def sets() -> dict[str, tuple[list[Image.Image], list[str], str]]:
@@ -73,7 +95,7 @@ def sets() -> dict[str, tuple[list[Image.Image], list[str], str]]:
     return {
         "IIIT5K val": (images, labels, "alnum"),
         "IIIT5K val on an arc": ([on_arc(i, rng) for i in images], labels, "alnum"),
-        "IIIT5K val angled, low-res": ([angled_low_res(i, rng) for i in images], labels, "alnum"),
+        "IIIT5K val angled, low-res, whole": ([angled_low_res(i, rng) for i in images], labels, "alnum"),
         "IIIT5K val light on dark": ([ImageOps.invert(i) for i in images], labels, "alnum"),
         "handwriting (synthetic, unseen seed)": ([s[0] for s in samples], [s[1] for s in samples], "alnum"),
         "SROIE train lines 200-239": ([sroie.load(i) for i in picks], [sroie.labels[i] for i in picks], "upper"),
