@@ -95,3 +95,23 @@ def test_unknown_source_errors(tmp_path):
         open_source(str(tmp_path / "nope"))
     with pytest.raises(TextrecError, match="unknown data source type"):
         open_source({"type": "csv", "path": str(tmp_path)})
+
+
+def test_md5_split_by_group_keeps_each_group_on_one_side(tmp_path):
+    """split.group: crops cut from one photo (IIIT5K names them PHOTO_WORD) never straddle train and val."""
+    lines = [f"{photo}_{word}.png\tw{photo}x{word}" for photo in range(40) for word in range(1, 4)]
+    (tmp_path / "labels.tsv").write_text("\n".join(lines) + "\n")
+    for line in lines:
+        render(line.split("\t")[1]).save(tmp_path / line.split("\t")[0])
+    def photo(names) -> set[str]:  # names read 'labels.tsv:7 (2_1.png)'
+        return {n.rsplit("(", 1)[1].split("_")[0] for n in names}
+
+    spec = {"path": str(tmp_path / "labels.tsv")}
+    train = open_source({**spec, "split": {"range": [0.2, 1.0], "group": "^[^_]+"}})
+    val = open_source({**spec, "split": {"range": [0.0, 0.2], "group": "^[^_]+"}})
+    assert len(train) + len(val) == len(lines) and len(photo(val.names)) == 8  # a fifth of 40 photos
+    assert not photo(train.names) & photo(val.names)
+    by_word = open_source({**spec, "split": {"range": [0.0, 0.2]}})
+    assert photo(by_word.names) & photo(open_source({**spec, "split": {"range": [0.2, 1.0]}}).names)
+    with pytest.raises(TextrecError, match="not a regular expression"):
+        open_source({**spec, "split": {"range": [0.0, 0.2], "group": "("}})

@@ -199,17 +199,37 @@ class Subset(Source):
 
 
 def md5_split(source: Source, part: str | None = None, fraction: float = 0.8,
-              range: Sequence[float] | None = None) -> Subset:
+              range: Sequence[float] | None = None, group: str | None = None) -> Subset:
     """Sort samples by the MD5 of their file name and keep a slice of that order: `part='train'` the first
     `fraction`, `'test'` the rest, or `range=[a, b]` any slice (e.g. a validation slice out of train).
-    Hashing (rather than sorting names) matters when names are labels: no first letter is held out."""
+    Hashing (rather than sorting names) matters when names are labels: no first letter is held out.
+    `group`: a regular expression whose first match in a file name (its first group, if it has one) names the
+    sample's group, e.g. the photo several word crops were cut from (IIIT5K's `2171_2.png`: `^[^_]+`); a group
+    is kept whole on one side, and the fractions count groups instead of samples."""
     if range is None:
         if part not in ("train", "test"):
             raise TextrecError(f"split part must be 'train' or 'test', got {part!r}")
         range = (0.0, fraction) if part == "train" else (fraction, 1.0)
-    order = sorted(_indices(source), key=lambda i: hashlib.md5(_basename(source.names[i]).encode()).hexdigest())
-    start, stop = (int(round(len(order) * f)) for f in range)
-    return Subset(source, order[start:stop])
+    names = {i: _basename(source.names[i]) for i in _indices(source)}
+    order = sorted(names, key=lambda i: hashlib.md5(names[i].encode()).hexdigest())
+    if group is None:
+        start, stop = (int(round(len(order) * f)) for f in range)
+        return Subset(source, order[start:stop])
+    keys = {i: _group_key(name, group) for i, name in names.items()}
+    groups = sorted(set(keys.values()), key=lambda key: hashlib.md5(key.encode()).hexdigest())
+    start, stop = (int(round(len(groups) * f)) for f in range)
+    kept = set(groups[start:stop])
+    return Subset(source, [i for i in order if keys[i] in kept])
+
+
+def _group_key(name: str, pattern: str) -> str:
+    try:
+        match = re.search(pattern, name)
+    except re.error as exc:
+        raise TextrecError(f"split group {pattern!r} is not a regular expression: {exc}") from None
+    if match is None:
+        return name  # a name the pattern does not fit is a group of its own
+    return match.group(1) if match.groups() else match.group(0)
 
 
 def _indices(source: Source) -> list[int]:
