@@ -2,7 +2,9 @@
 # The GPU training recipe, one command on the device machine (one H100/H200, 16 CPU cores, PyTorch, nothing
 # from the package index), from the repository root, with runs/gpu-pack carried along:
 #   here first:  python recipes/gpu/pack.py          (real crops + word list, ~28 MB, into runs/gpu-pack)
-#   device:      bash recipes/gpu.sh [--init runs/some-model] [--minutes 7.5]
+#   device:      bash recipes/gpu.sh [--init runs/some-model] [--minutes 7.5] [--config configs/gpu/X.yaml]
+# Configs: default-en.yaml (fine-tune the shipped network), default-en-lwf.yaml (the same, held to the shipped
+# model by distillation), lstm1-distill.yaml (the one-BiLSTM-layer network taught by the shipped one).
 # Writes $OUT/model/{weights.safetensors (fp16), config.json}, $OUT/train.log, $OUT/summary.json.
 # Back here: attach the language model and export (see recipes/default-en.sh), or start a CPU stage from it.
 set -euo pipefail
