@@ -31,6 +31,7 @@ from PIL import Image, ImageOps
 
 from textrec.data.sources import IcdarQuads, open_source
 from textrec.evaluation import character_error_rate, normalize, word_accuracy
+from textrec.preprocess import background_value
 from textrec.synth.render import Renderer, SynthConfig
 from textrec.synth.scene import arc
 
@@ -58,6 +59,7 @@ def angled_low_res(image: Image.Image, rng: random.Random) -> Image.Image:
     low-res" in older tables.)"""
     w, h = image.size
     a = 0.18
+
     def inset(extent: float) -> float:
         return rng.uniform(0, a) * extent
 
@@ -65,7 +67,7 @@ def angled_low_res(image: Image.Image, rng: random.Random) -> Image.Image:
     left, top = min(x for x, _ in corners), min(y for _, y in corners)
     size = (max(1, round(max(x for x, _ in corners) - left)), max(1, round(max(y for _, y in corners) - top)))
     landed = [(x - left, y - top) for x, y in corners]
-    fill = int(np.median(np.concatenate([np.asarray(image)[[0, -1]].ravel(), np.asarray(image)[:, [0, -1]].ravel()])))
+    fill = int(background_value(np.asarray(image)))
     image = image.transform(size, Image.PERSPECTIVE, perspective(landed, [(0, 0), (0, h), (w, h), (w, 0)]),
                             Image.BILINEAR, fillcolor=fill)
     w, h = size
