@@ -6,7 +6,6 @@ serving install must not need; ours is ~60 lines and fast enough for word and li
 """
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -178,9 +177,10 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexic
     # python floats and lists: indexing numpy scalars one at a time would cost more than the search itself
     likely = probs >= prune
     likely[:, blank] = False
-    candidates: list[list[tuple[int, str]]] = [[] for _ in range(len(probs))]
-    for t, k in zip(*(axis.tolist() for axis in np.nonzero(likely))):
-        candidates[t].append((k, chr(k)))
+    candidates: list[list[tuple[int, str, float]]] = [[] for _ in range(len(probs))]
+    for t, k, p in zip(*(axis.tolist() for axis in np.nonzero(likely)), probs[likely].tolist()):
+        candidates[t].append((k, chr(k), p))
+    states_get, peaks_get = states.get, peaks.get  # bound once: the inner loop runs ~10^5 times a line
     for t, (frame, tried) in enumerate(zip(probs.tolist(), candidates)):
         p_blank = frame[blank]
         if not tried:  # no character likely here: every prefix stays, none is made, nothing to rank
@@ -188,30 +188,32 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexic
                      for prefix, (p_b, p_nb, lm) in beams.items()}
             continue
         nxt: dict[str, list[float]] = {}
+        nxt_get = nxt.get
         for prefix, (p_b, p_nb, lm) in beams.items():
-            stay = nxt.get(prefix)
+            stay = nxt_get(prefix)
             if stay is None:
                 stay = nxt[prefix] = [0.0, 0.0, lm]
             stay[0] += (p_b + p_nb) * p_blank
             last = ord(prefix[-1]) if prefix else -1
             if prefix:
                 stay[1] += p_nb * frame[last]  # repeated char without blank: same prefix
-            for k, char in tried:
+            for k, char, p in tried:
                 extended = prefix + char
                 if trie is not None and charset.decode(_indices(extended)) not in trie.prefixes:
                     continue
-                p = frame[k]
-                new = nxt.get(extended)
+                new = nxt_get(extended)
                 if new is None:
-                    lm_state = states.get(extended)
+                    lm_state = states_get(extended)
                     new = nxt[extended] = [0.0, 0.0, lm_state[0] if lm_state is not None
                                            else partial(extended) if partial is not None else 0.0]
                 new[1] += p * (p_b if last == k else p_b + p_nb)
-                known = peaks.get(extended)
+                known = peaks_get(extended)
                 if known is None or p > known[0]:  # the frame where the reading's character peaks
                     peaks[extended] = (p, t, peaks[prefix])
-        # sorted only when some must go (the rest is order-free); nsmallest is sorted()[:n], ties kept in order
-        beams = nxt if len(nxt) <= beam_width else dict(heapq.nsmallest(beam_width, nxt.items(), key=rank))
+        if len(nxt) > beam_width:  # sorted only when some must go (the rest is order-free); ties keep their order
+            beams = _best(nxt, beam_width, partial is not None)
+        else:
+            beams = nxt
     if fusion is None:
         final_rank = rank
     else:
@@ -235,6 +237,18 @@ def beam_decode(probs: np.ndarray, charset: Charset, beam_width: int = 10, lexic
     if not chars:
         return Prediction(text, 1.0 - _blank_doubt(probs), chars, columns)
     return Prediction(text, float(shares[0]), chars, columns, case_folded=min(1.0, folded))
+
+
+def _best(beams: dict[str, list[float]], width: int, fused: bool) -> dict[str, list[float]]:
+    """The `width` most likely prefixes, as `sorted(key=rank)[:width]` would pick them: the scores in one list
+    comprehension and a sort of indices cost half of a key function called per prefix."""
+    items = list(beams.items())
+    log = math.log
+    if fused:
+        neg = [-(log(max(p_b + p_nb, 1e-300)) + lm) for p_b, p_nb, lm in beams.values()]
+    else:
+        neg = [-(p_b + p_nb) for p_b, p_nb, _ in beams.values()]
+    return {items[i][0]: items[i][1] for i in sorted(range(len(items)), key=neg.__getitem__)[:width]}
 
 
 def _indices(prefix: str) -> list[int]:
