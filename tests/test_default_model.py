@@ -57,6 +57,23 @@ def test_bundled_onnx_copy_agrees_with_the_weights():
     assert texts[0] == texts[1]
 
 
+def test_bundled_onnx_files_carry_their_folders_config():
+    """The torch-free runtime reads a model's rules (fallback, retry, language model, calibration) from the ONNX
+    metadata: each bundled model.onnx must say what its config.json says (tools/sync_onnx_config.py)."""
+    import json
+
+    import onnxruntime
+
+    from textrec.recognizer import MODELS_DIR, bundled_models
+
+    for name in bundled_models():
+        config = json.loads((MODELS_DIR / name / "config.json").read_text())
+        session = onnxruntime.InferenceSession(str(MODELS_DIR / name / "model.onnx"),
+                                               providers=["CPUExecutionProvider"])
+        metadata = json.loads(session.get_modelmeta().custom_metadata_map["textrec_config"])
+        assert {key: metadata.get(key) for key in config} == config, name
+
+
 def test_backend_choice_is_checked(tmp_path):
     import pytest
 

@@ -68,6 +68,41 @@ def test_the_fallback_reads_only_what_the_model_is_unsure_of_and_keeps_only_sure
     assert readings[1] is case_only and main._fallback_reader.asked == [2]
 
 
+def test_a_page_the_fallback_mostly_took_is_read_by_it_whole_except_lines_this_model_is_sure_of():
+    """`page_share`: on the lines of one page (read_arrays(page=True)), where the fallback took that share of the
+    lines or more, it reads the rest too; this model keeps a line only where it is at least `page_keep` sure and
+    surer than the fallback. Crops read one at a time, and pages under the share, are left as they were."""
+    import numpy as np
+
+    from textrec.decoding import Prediction
+    from textrec.inference import BatchReader
+
+    class Fixed(BatchReader):
+        def __init__(self, readings: dict[int, Prediction]):
+            self.readings = readings
+
+        def read_arrays(self, arrays):
+            return [self.readings[int(a[0, 0])] for a in arrays]
+
+    def page(share: float | None, as_page: bool = True) -> list[str]:
+        main = BatchReader.__new__(BatchReader)
+        main.preprocess, main.batch_size, main.attention, main.retry = load_recognizer().preprocess, 8, False, None
+        main.fallback = {"model": "handwriting", "below": 0.3, "margin": 0.2, "page_keep": 0.9}
+        if share is not None:
+            main.fallback["page_share"] = share
+        own = [Prediction("x", 0.1), Prediction("heading", 0.95), Prediction("lme", 0.6), Prediction("vord", 0.5)]
+        main._predict = lambda batch, widths: [own[int(a[0, 0])] for a in batch[:, 0]]
+        main._fallback_reader = Fixed({0: Prediction("hand", 0.8), 1: Prediction("HEADING", 0.7),
+                                       2: Prediction("line", 0.5), 3: Prediction("word", 0.4)})
+        arrays = [np.full((32, 40), i, np.float32) for i in range(4)]
+        return [p.text for p in main.read_arrays(arrays, page=as_page)]
+
+    assert page(None) == ["hand", "heading", "lme", "vord"]  # no page rule: line by line only
+    assert page(0.25) == ["hand", "heading", "line", "word"]  # 1 of 4 taken: the note is read by the fallback
+    assert page(0.5) == ["hand", "heading", "lme", "vord"]  # under the share
+    assert page(0.25, as_page=False) == ["hand", "heading", "lme", "vord"]  # crops, not a page
+
+
 def test_the_fallback_reading_is_kept_only_where_this_model_finds_it_plausible():
     """With `agree`, a surer second reading replaces this model's only if this model's own CTC likelihood of it
     is within `agree` nats per character of its own reading: a confident print reading that differs only in

@@ -36,6 +36,7 @@ from textrec.preprocess import (
     turns,
 )
 
+MIN_PAGE_LINES = 3  # a page of fewer lines says too little about whether it is handwritten
 MIN_TURNED_CHARS = 2  # a turned tall crop of one character reads as confident junk ('1' as '-', 'IN' as '=')
 
 
@@ -196,13 +197,16 @@ class BatchReader:
         arrays = [array for image in images for array in prepare_turns(image, self.preprocess)]
         return most_confident(self.read_arrays(arrays), [turns(image) for image in images])
 
-    def read_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
-        """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order."""
+    def read_arrays(self, arrays: Sequence[np.ndarray], page: bool = False) -> list[Prediction]:
+        """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order.
+        `page`: the arrays are the lines of one page, which the fallback model may read whole (`handwritten_page`)."""
         predictions = read_sorted(arrays, self.preprocess, self._predict, self.batch_size,
                                   same_width=not self.attention)
         first = list(predictions)
         if self.fallback:  # first: a look of this model's that it is surer of must not hide handwriting
             predictions = self.second_opinion(arrays, predictions)
+            if page:
+                predictions = self.handwritten_page(arrays, first, predictions)
         if self.retry:
             kept = [i for i, (before, now) in enumerate(zip(first, predictions)) if before is now]
             predictions = self.read_again(arrays, predictions, kept)
@@ -257,6 +261,25 @@ class BatchReader:
             surer = self.plausible(arrays, predictions, surer, float(self.fallback["agree"]))
         for i, reading in surer:
             predictions[i] = reading
+        return predictions
+
+    def handwritten_page(self, arrays: Sequence[np.ndarray], first: list[Prediction],
+                         predictions: list[Prediction]) -> list[Prediction]:
+        """A page on which the fallback model took `page_share` of the lines or more (a handwritten note): it reads
+        the others too, and this model keeps only the lines it reads with confidence `page_keep` or more and
+        surer than the fallback (a printed heading). Line by line, a note loses the lines whose writing happens
+        to look like print to this model. The rule and its numbers: benchmarks/HANDWRITING.md."""
+        assert self.fallback is not None
+        share, keep = self.fallback.get("page_share"), float(self.fallback.get("page_keep", 1.0))
+        taken = sum(before is not now for before, now in zip(first, predictions))
+        if share is None or len(arrays) < MIN_PAGE_LINES or taken < float(share) * len(arrays):
+            return predictions
+        rest = [i for i, (before, now) in enumerate(zip(first, predictions)) if before is now]
+        predictions = list(predictions)
+        for i, reading in zip(rest, self.fallback_reader().read_arrays([arrays[i] for i in rest])):
+            own = predictions[i].confidence
+            if not (own >= keep and own > reading.confidence):
+                predictions[i] = reading
         return predictions
 
     def plausible(self, arrays: Sequence[np.ndarray], predictions: list[Prediction],

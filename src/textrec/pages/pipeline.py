@@ -137,7 +137,7 @@ class PageReader:
     def _recognize(self, page: Image.Image, boxes: list[tuple[Box, float]], skew: float) -> list[Line]:
         crops = [crop_quad(page, box.quad()) for box, _ in boxes]
         arrays = [normalize(resize(crop, self.preprocess), self.preprocess) for crop in crops]
-        predictions = self.recognizer.read_arrays(arrays)
+        predictions = self.recognizer.read_arrays(arrays, page=True)
         order, blocks = reading_order([_upright_extent(box, skew) for box, _ in boxes])
         lines = []
         for index, block in zip(order, blocks):
