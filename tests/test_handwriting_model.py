@@ -133,7 +133,8 @@ def test_the_default_model_names_its_fallback_and_a_path_is_refused():
     from textrec.modelfile import check_model_config
 
     default = load_recognizer()
-    assert default.fallback == {"model": "handwriting", "below": 0.3, "margin": 0.2, "agree": 2.0}
+    assert default.fallback == {"model": "handwriting", "below": 0.3, "margin": 0.2, "agree": 2.0,
+                                "page_share": 0.15, "page_keep": 0.9}
     assert type(default.fallback_reader()).__name__ == "OnnxRecognizer"
     default.fallback, default._fallback_reader = {"model": "../../elsewhere", "below": 0.3, "margin": 0.2}, None
     with pytest.raises(TextrecError, match="must name a bundled model"):
