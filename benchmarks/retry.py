@@ -49,7 +49,8 @@ def main() -> None:
         arrays = [prepare_turns(image, alone.preprocess)[0] for image in images]  # upright: these crops are wide
         base = alone.read_arrays(arrays)
         variants = [{v.name: v.array for v in retry_variants(a, alone.preprocess)} for a in arrays]
-        looks = {look: alone.read_arrays([v[look] for v in variants]) for look in RETRY_LOOKS}
+        looks = {look: alone.read_arrays([v.get(look, a) for v, a in zip(variants, arrays)])
+                 for look in RETRY_LOOKS}  # a look a crop does not get (straightened) is the crop as it is
         columns.setdefault("default alone", []).append(score([p.text for p in base], labels, protocol))
         for look in RETRY_LOOKS:
             columns.setdefault(f"only the {look} look", []).append(score([p.text for p in looks[look]], labels,

@@ -73,7 +73,8 @@ def main() -> None:
     for name, (images, labels, protocol) in sets().items():
         arrays = [prepare_turns(image, reader.preprocess)[0] for image in images]
         variants = [{v.name: v.array for v in retry_variants(a, reader.preprocess)} for a in arrays]
-        looks = {look: reader.read_arrays([v[look] for v in variants]) for look in RETRY_LOOKS}
+        looks = {look: reader.read_arrays([v.get(look, a) for v, a in zip(variants, arrays)])
+                 for look in RETRY_LOOKS}  # a look a crop does not get (straightened) is the crop as it is
         looks |= {look: reader.read_arrays([make(a) for a in arrays]) for look, make in extra.items()}
         results[name] = (labels, protocol, reader.read_arrays(arrays), looks)
         print(name, "done", file=sys.stderr, flush=True)

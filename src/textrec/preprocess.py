@@ -270,14 +270,15 @@ class Variant:
     shift: float = 0.0
 
 
-RETRY_LOOKS = ("margin", "contrast", "wider", "narrower")
+RETRY_LOOKS = ("margin", "contrast", "wider", "narrower", "straightened")  # the last only for a curved line
 MARGIN, WIDER, NARROWER = 0.15, 1.35, 0.75  # a margin of 15% of the height; widths x1.35 and x0.75
 
 
 def retry_variants(array: np.ndarray, config: PreprocessConfig) -> list[Variant]:
     """Other looks at a crop the model was unsure of: a margin of paper around it (a tight crop cuts letters),
-    contrast stretched, the letters wider and narrower (condensed and wide faces). Made from the prepared
-    array, so they cost no decoding; widths stay within the config's bounds."""
+    contrast stretched, the letters wider and narrower (condensed and wide faces), and for text on an arc the
+    line made straight. Made from the prepared array, so they cost no decoding; widths stay within the config's
+    bounds."""
     height, width = array.shape
     looks = [Variant("contrast", _stretched(array, config))]
     if config.fixed_width:  # a fixed-width model (captchas) is never shown another width
@@ -288,7 +289,63 @@ def retry_variants(array: np.ndarray, config: PreprocessConfig) -> list[Variant]
     looks.insert(0, Variant("margin", _resized(framed, framed.shape[1] * scale, config), 1 / scale, -m))
     for name, factor in (("wider", WIDER), ("narrower", NARROWER)):
         looks.append(Variant(name, _resized(array, width * factor, config), 1 / factor, 0.0))
-    return looks
+    flat = straightened(array, config)
+    return looks if flat is None else [*looks, flat]
+
+
+INK = 0.35  # a pixel is ink where it differs from the paper by this share of the crop's largest difference
+MIN_CONTRAST = 0.2  # in normalized units (a tenth of black to white): a blank crop has no line to follow
+MIN_SPAN = 2.0  # in letter heights: a few letters at least (one or two have no line to follow)
+MIN_SAG = 0.06  # a line of text sagging less than this share of the crop's height from straight is left as it is
+
+
+def straightened(array: np.ndarray, config: PreprocessConfig) -> Variant | None:
+    """Text on an arc (a round logo, a curved sign) made straight: the ink's centre line is fitted by a parabola,
+    each column moved up or down onto a level line, and the band the letters fill cut out and brought to the
+    input height. None where the line is straight already, or there is too little ink to fit. Columns only move
+    vertically, so x maps back by the band's scale."""
+    height, width = array.shape
+    paper = background_value(array)
+    contrast = np.abs(array - paper)
+    top = float(contrast.max()) if contrast.size else 0.0
+    if top < MIN_CONTRAST:
+        return None
+    weight = np.where(contrast > INK * top, contrast, 0.0)
+    mass = weight.sum(axis=0)
+    inked = np.flatnonzero(mass > 0.05 * mass.max())
+    if len(inked) < 8:
+        return None
+    rows = np.arange(height, dtype=np.float64)
+    centres = (rows @ weight)[inked] / mass[inked]
+    parabola = np.polyfit(inked.astype(np.float64), centres, 2, w=np.sqrt(mass[inked]))
+    first, last = int(inked[0]), int(inked[-1])
+    line = np.polyval(parabola, np.clip(np.arange(width), first, last).astype(np.float64))
+    chord = np.interp(np.arange(width), [first, last], [line[first], line[last]])
+    if np.abs(line - chord).max() < MIN_SAG * height:
+        return None
+    source = rows[:, None] + (line - line[first : last + 1].mean())[None, :]  # where each output pixel comes from
+    flat = _sample_rows(array, source, paper)
+    profile = (np.abs(flat - paper) > INK * top).sum(axis=1)
+    ink_rows = np.flatnonzero(profile > 0.1 * profile.max())  # a stray dot above or below is not the band
+    band = ink_rows[-1] + 1 - ink_rows[0]
+    if last - first < MIN_SPAN * band:
+        return None
+    pad = max(1, round(0.12 * band))
+    flat = flat[max(0, ink_rows[0] - pad) : ink_rows[-1] + 1 + pad]
+    scale = flat.shape[0] / config.height
+    return Variant("straightened", _resized(flat, width / scale, config), scale, 0.0)
+
+
+def _sample_rows(array: np.ndarray, source: np.ndarray, fill: float) -> np.ndarray:
+    """array[source[y, x], x], linear between rows; `fill` above and below the array."""
+    height, width = array.shape
+    padded = np.concatenate([np.full((1, width), fill, np.float32), array.astype(np.float32),
+                             np.full((1, width), fill, np.float32)])
+    source = np.clip(source + 1, 0, height + 1)
+    low = np.minimum(np.floor(source).astype(np.int64), height)
+    frac = (source - low).astype(np.float32)
+    columns = np.arange(width)[None, :]
+    return padded[low, columns] * (1 - frac) + padded[low + 1, columns] * frac
 
 
 def _resized(array: np.ndarray, width: float, config: PreprocessConfig) -> np.ndarray:
