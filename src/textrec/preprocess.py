@@ -295,57 +295,64 @@ def retry_variants(array: np.ndarray, config: PreprocessConfig) -> list[Variant]
 
 INK = 0.35  # a pixel is ink where it differs from the paper by this share of the crop's largest difference
 MIN_CONTRAST = 0.2  # in normalized units (a tenth of black to white): a blank crop has no line to follow
-MIN_SPAN = 2.0  # in letter heights: a few letters at least (one or two have no line to follow)
+MIN_SPAN = 2.0  # in band heights: a few letters at least (one or two have no line to follow)
 MIN_SAG = 0.06  # a line of text sagging less than this share of the crop's height from straight is left as it is
 
 
 def straightened(array: np.ndarray, config: PreprocessConfig) -> Variant | None:
-    """Text on an arc (a round logo, a curved sign) made straight: the ink's centre line is fitted by a parabola,
-    each column moved up or down onto a level line, and the band the letters fill cut out and brought to the
-    input height. None where the line is straight already, or there is too little ink to fit. Columns only move
-    vertically, so x maps back by the band's scale."""
+    """Text on an arc (a round logo, a curved sign) unrolled: the ink's centre line is fitted by a parabola and the
+    band the letters fill is sampled along it, across the line at each point (so letters stand upright again) and
+    at equal steps of length along it, then brought to the input height. None where the line is straight already,
+    it is too short for a line (a letter or two), or there is too little ink to fit."""
     height, width = array.shape
     paper = background_value(array)
     contrast = np.abs(array - paper)
     top = float(contrast.max()) if contrast.size else 0.0
     if top < MIN_CONTRAST:
         return None
-    weight = np.where(contrast > INK * top, contrast, 0.0)
+    ink = contrast > INK * top
+    weight = np.where(ink, contrast, 0.0)
     mass = weight.sum(axis=0)
     inked = np.flatnonzero(mass > 0.05 * mass.max())
     if len(inked) < 8:
         return None
     rows = np.arange(height, dtype=np.float64)
-    centres = (rows @ weight)[inked] / mass[inked]
-    parabola = np.polyfit(inked.astype(np.float64), centres, 2, w=np.sqrt(mass[inked]))
+    parabola = np.polyfit(inked.astype(np.float64), (rows @ weight)[inked] / mass[inked], 2, w=np.sqrt(mass[inked]))
     first, last = int(inked[0]), int(inked[-1])
     line = np.polyval(parabola, np.clip(np.arange(width), first, last).astype(np.float64))
     chord = np.interp(np.arange(width), [first, last], [line[first], line[last]])
     if np.abs(line - chord).max() < MIN_SAG * height:
         return None
-    source = rows[:, None] + (line - line[first : last + 1].mean())[None, :]  # where each output pixel comes from
-    flat = _sample_rows(array, source, paper)
-    profile = (np.abs(flat - paper) > INK * top).sum(axis=1)
-    ink_rows = np.flatnonzero(profile > 0.1 * profile.max())  # a stray dot above or below is not the band
-    band = ink_rows[-1] + 1 - ink_rows[0]
-    if last - first < MIN_SPAN * band:
+    off_line = np.abs(rows[:, None] - np.polyval(parabola, np.arange(width, dtype=np.float64))[None, :])[ink]
+    half = float(np.quantile(off_line, 0.95)) * 1.12 + 1  # half the band's thickness, with a margin
+    if last - first < MIN_SPAN * 2 * half:
         return None
-    pad = max(1, round(0.12 * band))
-    flat = flat[max(0, ink_rows[0] - pad) : ink_rows[-1] + 1 + pad]
-    scale = flat.shape[0] / config.height
-    return Variant("straightened", _resized(flat, width / scale, config), scale, 0.0)
+    # the centre line, finely sampled a little beyond the ink at both ends, and its length so far at each sample
+    xs = np.linspace(max(0.0, first - half / 2), min(width - 1.0, last + half / 2), 4 * width)
+    slopes = np.polyval(np.polyder(parabola), xs)
+    length = np.concatenate([[0.0], np.cumsum(np.sqrt(1 + slopes**2)[:-1] * (xs[1] - xs[0]))])
+    out_width = int(min(max(round(length[-1] * config.height / (2 * half)), config.min_width), config.max_width))
+    along = np.interp(np.linspace(0, length[-1], out_width), length, xs)  # equal steps of length
+    slope = np.polyval(np.polyder(parabola), along)
+    normal_x, normal_y = -slope / np.sqrt(1 + slope**2), 1 / np.sqrt(1 + slope**2)
+    across = (np.arange(config.height) + 0.5) / config.height * 2 * half - half
+    source_x = along[None, :] + across[:, None] * normal_x[None, :]
+    source_y = np.polyval(parabola, along)[None, :] + across[:, None] * normal_y[None, :]
+    flat = _bilinear(array, source_x, source_y, paper)
+    scale = (along[-1] - along[0]) / max(out_width - 1, 1)  # x maps back linearly: near enough for boxes
+    return Variant("straightened", flat, scale, float(along[0]))
 
 
-def _sample_rows(array: np.ndarray, source: np.ndarray, fill: float) -> np.ndarray:
-    """array[source[y, x], x], linear between rows; `fill` above and below the array."""
+def _bilinear(array: np.ndarray, x: np.ndarray, y: np.ndarray, fill: float) -> np.ndarray:
+    """array sampled at (y, x), bilinear; `fill` outside it."""
     height, width = array.shape
-    padded = np.concatenate([np.full((1, width), fill, np.float32), array.astype(np.float32),
-                             np.full((1, width), fill, np.float32)])
-    source = np.clip(source + 1, 0, height + 1)
-    low = np.minimum(np.floor(source).astype(np.int64), height)
-    frac = (source - low).astype(np.float32)
-    columns = np.arange(width)[None, :]
-    return padded[low, columns] * (1 - frac) + padded[low + 1, columns] * frac
+    padded = np.pad(array.astype(np.float32), 1, constant_values=fill)
+    x, y = np.clip(x + 1, 0, width + 0.999), np.clip(y + 1, 0, height + 0.999)
+    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    x1, y1 = np.minimum(x0 + 1, width + 1), np.minimum(y0 + 1, height + 1)
+    fx, fy = (x - x0).astype(np.float32), (y - y0).astype(np.float32)
+    return ((padded[y0, x0] * (1 - fx) + padded[y0, x1] * fx) * (1 - fy)
+            + (padded[y1, x0] * (1 - fx) + padded[y1, x1] * fx) * fy)
 
 
 def _resized(array: np.ndarray, width: float, config: PreprocessConfig) -> np.ndarray:
