@@ -7,8 +7,8 @@
 #   stage 4h  configs/default-en-stage4-hand.yaml  scene text and handwriting, from stage 2's best
 #   then the weights averaged: 0.25 stage 2 + 0.75 stage 4 (chosen on validation sets, receipts within noise:
 #   benchmarks/VALIDATION.md; stage 4h is trained for the comparison and not used), the language model attached,
-#   confidences calibrated, the handwriting fallback and the retry of unsure crops set (benchmarks/HANDWRITING.md,
-#   benchmarks/RETRY.md), ONNX exported with int8 convolutions (benchmarks/QUANTIZATION.md).
+#   confidences calibrated, the handwriting fallback (and its handwritten-page rule) and the retry of unsure crops
+#   set (benchmarks/HANDWRITING.md, benchmarks/HANDWRITTEN_PAGES.md, benchmarks/RETRY.md), ONNX exported with int8 convolutions (benchmarks/QUANTIZATION.md).
 # Copy runs/default-en-ship/model/* to src/textrec/models/default/ to ship it.
 set -euo pipefail
 if [ ! -f runs/data/sroie-train-lines.lmdb/data.mdb ]; then
@@ -27,7 +27,8 @@ python - <<'PY'
 import json, pathlib
 path = pathlib.Path("runs/default-en-ship/model/config.json")
 config = json.loads(path.read_text())
-config["fallback"] = {"model": "handwriting", "below": 0.3, "margin": 0.2, "agree": 2.0}
+config["fallback"] = {"model": "handwriting", "below": 0.3, "margin": 0.2, "agree": 2.0,
+                      "page_share": 0.15, "page_keep": 0.9}  # benchmarks/HANDWRITTEN_PAGES.md
 config["retry"] = {"below": 0.7, "margin": 0.2}
 path.write_text(json.dumps(config, indent=2) + "\n")
 PY
