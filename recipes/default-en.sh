@@ -8,7 +8,8 @@
 #   then the weights averaged: 0.25 stage 2 + 0.75 stage 4 (chosen on validation sets, receipts within noise:
 #   benchmarks/VALIDATION.md; stage 4h is trained for the comparison and not used), the language model attached,
 #   confidences calibrated, the handwriting fallback (and its handwritten-page rule) and the retry of unsure crops
-#   set (benchmarks/HANDWRITING.md, benchmarks/HANDWRITTEN_PAGES.md, benchmarks/RETRY.md), ONNX exported with int8 convolutions (benchmarks/QUANTIZATION.md).
+#   set (benchmarks/HANDWRITING.md, benchmarks/HANDWRITTEN_PAGES.md, benchmarks/RETRY.md), ONNX exported with int8
+#   convolutions (benchmarks/QUANTIZATION.md).
 # Copy runs/default-en-ship/model/* to src/textrec/models/default/ to ship it.
 set -euo pipefail
 if [ ! -f runs/data/sroie-train-lines.lmdb/data.mdb ]; then
