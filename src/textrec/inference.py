@@ -268,7 +268,7 @@ class BatchReader:
         """A page on which the fallback model took `page_share` of the lines or more (a handwritten note): it reads
         the others too, and this model keeps only the lines it reads with confidence `page_keep` or more and
         surer than the fallback (a printed heading). Line by line, a note loses the lines whose writing happens
-        to look like print to this model. The rule and its numbers: benchmarks/HANDWRITING.md."""
+        to look like print to this model. The rule and its numbers: benchmarks/HANDWRITTEN_PAGES.md."""
         assert self.fallback is not None
         share, keep = self.fallback.get("page_share"), float(self.fallback.get("page_keep", 1.0))
         taken = sum(before is not now for before, now in zip(first, predictions))

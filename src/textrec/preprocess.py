@@ -1,6 +1,6 @@
 """The one image path shared by training and inference: any input -> normalized grayscale, fixed height.
 
-Only numpy and Pillow here, so the torch-free runtime uses exactly the same code as training.
+Only numpy, Pillow and SciPy here, so the torch-free runtime uses exactly the same code as training.
 """
 from __future__ import annotations
 
@@ -316,43 +316,34 @@ def straightened(array: np.ndarray, config: PreprocessConfig) -> Variant | None:
     inked = np.flatnonzero(mass > 0.05 * mass.max())
     if len(inked) < 8:
         return None
-    rows = np.arange(height, dtype=np.float64)
+    rows, columns = np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64)
     parabola = np.polyfit(inked.astype(np.float64), (rows @ weight)[inked] / mass[inked], 2, w=np.sqrt(mass[inked]))
+    derivative = np.polyder(parabola)
     first, last = int(inked[0]), int(inked[-1])
-    line = np.polyval(parabola, np.clip(np.arange(width), first, last).astype(np.float64))
-    chord = np.interp(np.arange(width), [first, last], [line[first], line[last]])
+    line = np.polyval(parabola, np.clip(columns, first, last))
+    chord = np.interp(columns, [first, last], [line[first], line[last]])
     if np.abs(line - chord).max() < MIN_SAG * height:
         return None
-    off_line = np.abs(rows[:, None] - np.polyval(parabola, np.arange(width, dtype=np.float64))[None, :])[ink]
+    off_line = np.abs(rows[:, None] - np.polyval(parabola, columns)[None, :])[ink]
     half = float(np.quantile(off_line, 0.95)) * 1.12 + 1  # half the band's thickness, with a margin
     if last - first < MIN_SPAN * 2 * half:
         return None
     # the centre line, finely sampled a little beyond the ink at both ends, and its length so far at each sample
     xs = np.linspace(max(0.0, first - half / 2), min(width - 1.0, last + half / 2), 4 * width)
-    slopes = np.polyval(np.polyder(parabola), xs)
-    length = np.concatenate([[0.0], np.cumsum(np.sqrt(1 + slopes**2)[:-1] * (xs[1] - xs[0]))])
+    length = np.concatenate([[0.0], np.cumsum(np.sqrt(1 + np.polyval(derivative, xs) ** 2)[:-1] * (xs[1] - xs[0]))])
     out_width = int(min(max(round(length[-1] * config.height / (2 * half)), config.min_width), config.max_width))
     along = np.interp(np.linspace(0, length[-1], out_width), length, xs)  # equal steps of length
-    slope = np.polyval(np.polyder(parabola), along)
+    slope = np.polyval(derivative, along)
     normal_x, normal_y = -slope / np.sqrt(1 + slope**2), 1 / np.sqrt(1 + slope**2)
     across = (np.arange(config.height) + 0.5) / config.height * 2 * half - half
     source_x = along[None, :] + across[:, None] * normal_x[None, :]
     source_y = np.polyval(parabola, along)[None, :] + across[:, None] * normal_y[None, :]
-    flat = _bilinear(array, source_x, source_y, paper)
+    from scipy import ndimage  # here, not at the top: only a curved crop pays for importing it
+
+    flat = ndimage.map_coordinates(array.astype(np.float32), [source_y, source_x], order=1, mode="grid-constant",
+                                   cval=paper)
     scale = (along[-1] - along[0]) / max(out_width - 1, 1)  # x maps back linearly: near enough for boxes
     return Variant("straightened", flat, scale, float(along[0]))
-
-
-def _bilinear(array: np.ndarray, x: np.ndarray, y: np.ndarray, fill: float) -> np.ndarray:
-    """array sampled at (y, x), bilinear; `fill` outside it."""
-    height, width = array.shape
-    padded = np.pad(array.astype(np.float32), 1, constant_values=fill)
-    x, y = np.clip(x + 1, 0, width + 0.999), np.clip(y + 1, 0, height + 0.999)
-    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
-    x1, y1 = np.minimum(x0 + 1, width + 1), np.minimum(y0 + 1, height + 1)
-    fx, fy = (x - x0).astype(np.float32), (y - y0).astype(np.float32)
-    return ((padded[y0, x0] * (1 - fx) + padded[y0, x1] * fx) * (1 - fy)
-            + (padded[y1, x0] * (1 - fx) + padded[y1, x1] * fx) * fy)
 
 
 def _resized(array: np.ndarray, width: float, config: PreprocessConfig) -> np.ndarray:
