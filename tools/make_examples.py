@@ -10,11 +10,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 FONTS = Path(__file__).resolve().parents[1] / "src" / "textrec" / "synth" / "fonts"
 OUT = Path(__file__).resolve().parents[1] / "examples"
-EXAMPLES = [  # (file, text, font, size, ink, paper)
-    ("hello.png", "Hello", "LiberationSans-Regular.ttf", 40, 20, 250),
-    ("receipt-total.png", "TOTAL 12.50", "DejaVuSansMono.ttf", 32, 30, 240),
-    ("station.png", "Station", "LiberationSerif-Regular.ttf", 44, 240, 40),
-    ("open-daily.png", "Open daily", "OpenSans-Regular.ttf", 36, 40, 225),
+EXAMPLES = [  # (file, text, font, size, ink, paper, arc: the share of a half circle the text is bent over)
+    ("hello.png", "Hello", "LiberationSans-Regular.ttf", 40, 20, 250, 0.0),
+    ("receipt-total.png", "TOTAL 12.50", "DejaVuSansMono.ttf", 32, 30, 240, 0.0),
+    ("station.png", "Station", "LiberationSerif-Regular.ttf", 44, 240, 40, 0.0),
+    ("open-daily.png", "Open daily", "OpenSans-Regular.ttf", 36, 40, 225, 0.0),
+    ("curved.png", "FRESH BREAD", "LiberationSans-Bold.ttf", 40, 30, 235, 0.8),  # the top of a round sign
 ]
 
 
@@ -30,8 +31,11 @@ def render(text: str, font_file: str, size: int, ink: int, paper: int) -> Image.
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     lines = []
-    for name, text, font, size, ink, paper in EXAMPLES:
-        render(text, font, size, ink, paper).save(OUT / name)
+    from textrec.synth.scene import arc
+
+    for name, text, font, size, ink, paper, bend in EXAMPLES:
+        image = render(text, font, size, ink, paper)
+        (arc(image, bend, paper, concave=False) if bend else image).save(OUT / name)
         lines.append(f"{name}\t{text}")
     (OUT / "labels.tsv").write_text("\n".join(lines) + "\n")
     print(f"wrote {len(EXAMPLES)} examples to {OUT}")
