@@ -271,10 +271,9 @@ class BatchReader:
         to look like print to this model. The rule and its numbers: benchmarks/HANDWRITTEN_PAGES.md."""
         assert self.fallback is not None
         share, keep = self.fallback.get("page_share"), float(self.fallback.get("page_keep", 1.0))
-        taken = sum(before is not now for before, now in zip(first, predictions))
-        if share is None or len(arrays) < MIN_PAGE_LINES or taken < float(share) * len(arrays):
+        rest = [i for i, (before, now) in enumerate(zip(first, predictions)) if before is now]  # not taken
+        if share is None or len(arrays) < MIN_PAGE_LINES or len(arrays) - len(rest) < float(share) * len(arrays):
             return predictions
-        rest = [i for i, (before, now) in enumerate(zip(first, predictions)) if before is now]
         predictions = list(predictions)
         for i, reading in zip(rest, self.fallback_reader().read_arrays([arrays[i] for i in rest])):
             own = predictions[i].confidence
