@@ -142,3 +142,6 @@ def test_the_default_model_names_its_fallback_and_a_path_is_refused():
     good = {"charset": "abc", "network": {"name": "crnn"}, "preprocess": {"height": 32}}
     with pytest.raises(TextrecError, match="fallback.below"):
         check_model_config({**good, "fallback": {"model": "handwriting", "below": 3, "margin": 0.2}}, "m")
+    with pytest.raises(TextrecError, match="fallback.page_share"):
+        check_model_config({**good, "fallback": {"model": "handwriting", "below": 0.3, "margin": 0.2,
+                                                 "page_share": 1.5}}, "m")
