@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--shares", type=float, nargs="+", default=[0.15])
     parser.add_argument("--keeps", type=float, nargs="+", default=[0.9])
     parser.add_argument("--unseen", action="store_true", help="also the sets looked at after the choice")
+    parser.add_argument("--blend", type=float, nargs=2, metavar=("BELOW", "BLEND"),
+                        help="also the first page rule with the crop rule fallback.below BELOW, fallback.blend BLEND")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     sets = {"notes, seed 12345 (30)": rendered(12345, 30, {"note": 1.0}),
@@ -85,18 +87,24 @@ def main() -> None:
     detector = LineDetector(None, threads=1)
     default = OnnxRecognizer(MODELS_DIR / "default" / "model.onnx", batch_size=32, threads=1)
     shipped = dict(default.fallback or {})
-    variants: dict[str, tuple] = {"default model, page rule off": (default, None, None)}
+    variants: dict[str, tuple] = {"default model, page rule off": (default, None, None)}  # + (below, blend)
     for share in args.shares:
         for keep in args.keeps:
             variants[f"page rule: share {share}, keep {keep}"] = (default, share, keep)
+    if args.blend:
+        variants[f"page rule: share {args.shares[0]}, keep {args.keeps[0]}; below {args.blend[0]}, blend "
+                 f"{args.blend[1]}"] = (default, args.shares[0], args.keeps[0], *args.blend)
     variants["--model handwriting"] = (OnnxRecognizer(MODELS_DIR / "handwriting" / "model.onnx", batch_size=32,
                                                       threads=1), None, None)
     rows = []
-    for name, (recognizer, share, keep) in variants.items():
+    for name, (recognizer, share, keep, *crop_rule) in variants.items():
         if recognizer is default:
             recognizer.fallback = {k: v for k, v in shipped.items() if k not in ("page_share", "page_keep")}
             if share is not None:
                 recognizer.fallback.update(page_share=share, page_keep=keep)
+            if crop_rule:
+                recognizer.fallback.pop("agree", None)
+                recognizer.fallback.update(below=crop_rule[0], blend=crop_rule[1])
         reader = PageReader(recognizer, detector)
         cells = []
         for set_name, pages in sets.items():

@@ -126,6 +126,50 @@ def test_the_fallback_reading_is_kept_only_where_this_model_finds_it_plausible()
     assert [i for i, _ in main.plausible(arrays, mine, surer, agree=100.0)] == [0, 1]
 
 
+def test_blend_reads_what_the_fallback_took_from_both_networks_mixed_and_leaves_it_to_the_retry():
+    """With `blend`, a crop the fallback reads surer is decoded from both networks' per-column probabilities mixed
+    (the fallback's share `blend`): a letter both lean to wins, one only the fallback claims against this model's
+    certainty does not. The blended reading is this model's own, so the retry may still look at it again."""
+    import numpy as np
+
+    from textrec.charset import Charset
+    from textrec.decoding import Prediction, log_softmax
+    from textrec.inference import BatchReader
+
+    def frames(*rows: tuple[float, float, float]) -> np.ndarray:  # per column: blank, a, b
+        return log_softmax(np.log(np.array(rows, np.float64)))
+
+    own = {0: frames((0.1, 0.5, 0.4), (0.9, 0.05, 0.05)), 1: frames((0.02, 0.96, 0.02), (0.9, 0.05, 0.05))}
+    other = {0: frames((0.1, 0.1, 0.8), (0.9, 0.05, 0.05)), 1: frames((0.1, 0.3, 0.6), (0.9, 0.05, 0.05))}
+
+    class Fixed(BatchReader):
+        def read_arrays(self, arrays):
+            return [Prediction("b", 0.8) for _ in arrays]
+
+    main = BatchReader.__new__(BatchReader)
+    main.charset, main.batch_size, main.preprocess = Charset("ab"), 8, load_recognizer().preprocess
+    main.decoder, main.beam_width, main.fusion, main.calibration = "greedy", 10, None, None
+    main._log_probs = lambda batch, widths: [own[int(a[0, 0])] for a in batch[:, 0]]
+    fallback = Fixed.__new__(Fixed)
+    fallback._log_probs = lambda batch, widths: [other[int(a[0, 0])] for a in batch[:, 0]]
+    main._fallback_reader = fallback
+    arrays = [np.full((32, 8), i, np.float32) for i in range(2)]
+    main.fallback = {"model": "handwriting", "below": 0.3, "margin": 0.2, "blend": 0.5}
+    readings = main.second_opinion(arrays, [Prediction("a", 0.1), Prediction("a", 0.1)])
+    assert [p.text for p in readings] == ["b", "a"]
+    assert 0.5 < readings[1].confidence < 0.8  # this model's greedy decode of the mix, not the fallback's 0.8
+
+    asked = []
+    main.retry, main.attention = {"below": 0.7, "margin": 0.2}, False
+    main._predict = lambda batch, widths: [Prediction("a", 0.1) for _ in batch]
+    main.read_again = lambda arrays, predictions, among=None: asked.append(among) or predictions
+    main.read_arrays(arrays)
+    assert asked == [[0, 1]]  # blended readings are retried like this model's own
+    main.fallback = {"model": "handwriting", "below": 0.3, "margin": 0.2}
+    main.read_arrays(arrays)
+    assert asked[-1] == []  # without blend, what the fallback model read itself is left alone
+
+
 def test_the_default_model_names_its_fallback_and_a_path_is_refused():
     import pytest
 

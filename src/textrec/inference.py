@@ -203,13 +203,17 @@ class BatchReader:
         predictions = read_sorted(arrays, self.preprocess, self._predict, self.batch_size,
                                   same_width=not self.attention)
         first = list(predictions)
+        foreign: set[int] = set()  # read by the fallback model's own decoder: the retry leaves them alone
         if self.fallback:  # first: a look of this model's that it is surer of must not hide handwriting
             predictions = self.second_opinion(arrays, predictions)
+            if self.fallback.get("blend") is None:  # blended readings are this model's decodes, retried as its own
+                foreign = {i for i, (before, now) in enumerate(zip(first, predictions)) if before is not now}
             if page:
+                taken = list(predictions)
                 predictions = self.handwritten_page(arrays, first, predictions)
+                foreign |= {i for i, (before, now) in enumerate(zip(taken, predictions)) if before is not now}
         if self.retry:
-            kept = [i for i, (before, now) in enumerate(zip(first, predictions)) if before is now]
-            predictions = self.read_again(arrays, predictions, kept)
+            predictions = self.read_again(arrays, predictions, [i for i in range(len(arrays)) if i not in foreign])
         return predictions
 
     def read_again(self, arrays: Sequence[np.ndarray], predictions: list[Prediction],
@@ -217,7 +221,7 @@ class BatchReader:
         """The config's `retry`: a reading under confidence `below` is tried again on other looks at its crop
         (preprocess.retry_variants: a margin, contrast, wider, narrower), and the surest look kept where it is
         surer by `margin`; its character columns mapped back to the crop's. `among`: the crops that may be tried
-        (those the fallback model did not take). The rule and its numbers: benchmarks/RETRY.md."""
+        (not those the fallback model read with its own decoder). The rule and its numbers: benchmarks/RETRY.md."""
         assert self.retry is not None
         unsure = [i for i in (range(len(predictions)) if among is None else among)
                   if predictions[i].confidence < float(self.retry["below"])]
@@ -257,7 +261,9 @@ class BatchReader:
         other = self.fallback_reader().read_arrays([arrays[i] for i in unsure])
         surer = [(i, reading) for i, reading in zip(unsure, other)
                  if reading.confidence > predictions[i].confidence + float(self.fallback["margin"])]
-        if surer and self.fallback.get("agree") is not None:
+        if surer and self.fallback.get("blend") is not None:
+            surer = self.blended(arrays, surer, float(self.fallback["blend"]))
+        elif surer and self.fallback.get("agree") is not None:
             surer = self.plausible(arrays, predictions, surer, float(self.fallback["agree"]))
         for i, reading in surer:
             predictions[i] = reading
@@ -280,6 +286,30 @@ class BatchReader:
             if not (own >= keep and own > reading.confidence):
                 predictions[i] = reading
         return predictions
+
+    def blended(self, arrays: Sequence[np.ndarray], surer: list[tuple[int, Prediction]],
+                share: float) -> list[tuple[int, Prediction]]:
+        """The crops the fallback model reads surer, read again from both networks' per-column probabilities mixed
+        (`share`: the fallback's part) by this model's decoder and calibration. Two unsure networks averaged beat
+        either alone, and a letter only the fallback saw needs this model's support to survive, which keeps print
+        this model merely doubts (benchmarks/HANDWRITING_FALLBACK.md)."""
+        crops = [arrays[i] for i, _ in surer]
+        own = read_sorted(crops, self.preprocess, self._log_probs, self.batch_size)
+        other = read_sorted(crops, self.preprocess, self.fallback_reader()._log_probs, self.batch_size)
+        mixed = []
+        for (i, reading), mine, theirs in zip(surer, own, other):
+            if mine.shape != theirs.shape:  # networks of different strides: nothing to mix column by column
+                mixed.append((i, reading))
+                continue
+            probs = (1.0 - share) * np.exp(mine) + share * np.exp(theirs)
+            blend = decode_batch(np.log(probs)[None], [len(probs)], self.charset, self.decoder, self.beam_width,
+                                 None, self.fusion)[0]
+            if self.calibration is not None:
+                blend.confidence = self.calibration(blend.confidence)
+                if blend.case_folded is not None:
+                    blend.case_folded = self.calibration(blend.case_folded)
+            mixed.append((i, blend))
+        return mixed
 
     def plausible(self, arrays: Sequence[np.ndarray], predictions: list[Prediction],
                   surer: list[tuple[int, Prediction]], agree: float) -> list[tuple[int, Prediction]]:

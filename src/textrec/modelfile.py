@@ -83,7 +83,7 @@ NETWORK_RANGES = {"channels": (1, 2048), "depth": (0, 16), "rnn_hidden": (1, 409
                   "heads": (1, 64), "height": (8, 512), "patch": (1, 64), "in_channels": (1, 4),
                   "mlp_ratio": (0.1, 16), "dropout": (0.0, 1.0)}
 FALLBACK_RANGES = {"below": (0.0, 1.0), "margin": (0.0, 1.0), "agree": (0.0, 100.0),  # the rest optional
-                   "page_share": (0.0, 1.0), "page_keep": (0.0, 1.0)}
+                   "page_share": (0.0, 1.0), "page_keep": (0.0, 1.0), "blend": (0.0, 1.0)}
 PREPROCESS_RANGES = {"height": (8, 512), "min_width": (1, 65_536), "max_width": (1, 65_536),
                      "fixed_width": (1, 65_536), "width_multiple": (1, 64), "std": (1e-6, 1e6), "mean": (-1e6, 1e6)}
 
