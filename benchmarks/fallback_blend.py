@@ -3,7 +3,7 @@ networks' per-column probabilities mixed instead of taking the fallback's own re
 (default decoder, fallback, retry) on benchmarks/validation.py's sets, for each rule of a grid against the shipped
 rule (the fallback's reading, kept where plausible to this model: `agree`).
 
-    python benchmarks/fallback_blend.py [--fallback runs/some-handwriting-run/model] [--out FILE]
+    python benchmarks/fallback_blend.py [--fallback runs/some-handwriting-run/model] [--rules 0.3:0.7 ...] [--out FILE]
 
 `--fallback`: a model folder to stand in for the bundled handwriting model (a candidate, before shipping it).
 """
@@ -27,14 +27,16 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fallback", type=Path, help="a model folder instead of the bundled handwriting model")
+    parser.add_argument("--rules", nargs="+", metavar="BELOW:BLEND", help="instead of the grid, e.g. 0.3:0.7")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    grid = [tuple(float(x) for x in rule.split(":")) for rule in args.rules] if args.rules else GRID
     if not DATA.is_dir():
         sys.exit(f"data not found: {DATA}")
     stand_in = load_recognizer(args.fallback) if args.fallback else None
     shipped = load_recognizer().fallback
     rules = {f"shipped: below {shipped['below']}, agree {shipped.get('agree')}": dict(shipped)}
-    for below, blend in GRID:
+    for below, blend in grid:
         rule = {k: v for k, v in shipped.items() if k != "agree"}
         rules[f"below {below}, blend {blend}"] = dict(rule, below=below, blend=blend)
     data = sets()

@@ -142,17 +142,16 @@ def test_blend_reads_what_the_fallback_took_from_both_networks_mixed_and_leaves_
     own = {0: frames((0.1, 0.5, 0.4), (0.9, 0.05, 0.05)), 1: frames((0.02, 0.96, 0.02), (0.9, 0.05, 0.05))}
     other = {0: frames((0.1, 0.1, 0.8), (0.9, 0.05, 0.05)), 1: frames((0.1, 0.3, 0.6), (0.9, 0.05, 0.05))}
 
-    class Fixed(BatchReader):
-        def read_arrays(self, arrays):
-            return [Prediction("b", 0.8) for _ in arrays]
+    def bare(frames: dict[int, np.ndarray]) -> BatchReader:
+        reader = BatchReader.__new__(BatchReader)
+        reader.charset, reader.batch_size, reader.preprocess = Charset("ab"), 8, load_recognizer().preprocess
+        reader.decoder, reader.beam_width, reader.fusion, reader.calibration = "greedy", 10, None, None
+        reader.lexicon, reader.fallback, reader.retry, reader.attention = None, None, None, False
+        reader._log_probs = lambda batch, widths: [frames[int(a[0, 0])] for a in batch[:, 0]]
+        return reader
 
-    main = BatchReader.__new__(BatchReader)
-    main.charset, main.batch_size, main.preprocess = Charset("ab"), 8, load_recognizer().preprocess
-    main.decoder, main.beam_width, main.fusion, main.calibration = "greedy", 10, None, None
-    main._log_probs = lambda batch, widths: [own[int(a[0, 0])] for a in batch[:, 0]]
-    fallback = Fixed.__new__(Fixed)
-    fallback._log_probs = lambda batch, widths: [other[int(a[0, 0])] for a in batch[:, 0]]
-    main._fallback_reader = fallback
+    main = bare(own)
+    main._fallback_reader = bare(other)
     arrays = [np.full((32, 8), i, np.float32) for i in range(2)]
     main.fallback = {"model": "handwriting", "below": 0.3, "margin": 0.2, "blend": 0.5}
     readings = main.second_opinion(arrays, [Prediction("a", 0.1), Prediction("a", 0.1)])
@@ -166,6 +165,7 @@ def test_blend_reads_what_the_fallback_took_from_both_networks_mixed_and_leaves_
     main.read_arrays(arrays)
     assert asked == [[0, 1]]  # blended readings are retried like this model's own
     main.fallback = {"model": "handwriting", "below": 0.3, "margin": 0.2}
+    main._fallback_reader._predict = lambda batch, widths: [Prediction("b", 0.8) for _ in batch]
     main.read_arrays(arrays)
     assert asked[-1] == []  # without blend, what the fallback model read itself is left alone
 

@@ -258,11 +258,18 @@ class BatchReader:
                   < float(self.fallback["below"])]
         if not unsure:
             return predictions
-        other = self.fallback_reader().read_arrays([arrays[i] for i in unsure])
+        reader, crops = self.fallback_reader(), [arrays[i] for i in unsure]
+        blend = self.fallback.get("blend")
+        if blend is not None and not (reader.fallback or reader.retry or reader.attention):
+            # its columns are needed for the mix anyway: decoded here instead of run through its network twice
+            frames = dict(zip(unsure, read_sorted(crops, reader.preprocess, reader._log_probs, reader.batch_size)))
+            other = [reader.decode_frames(frames[i]) for i in unsure]
+        else:
+            frames, other = {}, reader.read_arrays(crops)
         surer = [(i, reading) for i, reading in zip(unsure, other)
                  if reading.confidence > predictions[i].confidence + float(self.fallback["margin"])]
-        if surer and self.fallback.get("blend") is not None:
-            surer = self.blended(arrays, surer, float(self.fallback["blend"]))
+        if surer and blend is not None:
+            surer = self.blended(arrays, surer, float(blend), frames)
         elif surer and self.fallback.get("agree") is not None:
             surer = self.plausible(arrays, predictions, surer, float(self.fallback["agree"]))
         for i, reading in surer:
@@ -287,29 +294,40 @@ class BatchReader:
                 predictions[i] = reading
         return predictions
 
-    def blended(self, arrays: Sequence[np.ndarray], surer: list[tuple[int, Prediction]],
-                share: float) -> list[tuple[int, Prediction]]:
+    def blended(self, arrays: Sequence[np.ndarray], surer: list[tuple[int, Prediction]], share: float,
+                frames: dict[int, np.ndarray] | None = None) -> list[tuple[int, Prediction]]:
         """The crops the fallback model reads surer, read again from both networks' per-column probabilities mixed
         (`share`: the fallback's part) by this model's decoder and calibration. Two unsure networks averaged beat
         either alone, and a letter only the fallback saw needs this model's support to survive, which keeps print
-        this model merely doubts (benchmarks/HANDWRITING_FALLBACK.md)."""
+        this model merely doubts (benchmarks/HANDWRITING_FALLBACK.md). `frames`: the fallback's log-probabilities
+        by crop, where already computed."""
+        frames = frames or {}
         crops = [arrays[i] for i, _ in surer]
         own = read_sorted(crops, self.preprocess, self._log_probs, self.batch_size)
-        other = read_sorted(crops, self.preprocess, self.fallback_reader()._log_probs, self.batch_size)
+        missing = [k for k, (i, _) in enumerate(surer) if i not in frames]
+        if missing:
+            reader = self.fallback_reader()
+            got = read_sorted([crops[k] for k in missing], reader.preprocess, reader._log_probs, reader.batch_size)
+            frames = {**frames, **{surer[k][0]: f for k, f in zip(missing, got)}}
         mixed = []
-        for (i, reading), mine, theirs in zip(surer, own, other):
+        for (i, reading), mine in zip(surer, own):
+            theirs = frames[i]
             if mine.shape != theirs.shape:  # networks of different strides: nothing to mix column by column
                 mixed.append((i, reading))
                 continue
             probs = (1.0 - share) * np.exp(mine) + share * np.exp(theirs)
-            blend = decode_batch(np.log(probs)[None], [len(probs)], self.charset, self.decoder, self.beam_width,
-                                 None, self.fusion)[0]
-            if self.calibration is not None:
-                blend.confidence = self.calibration(blend.confidence)
-                if blend.case_folded is not None:
-                    blend.case_folded = self.calibration(blend.case_folded)
-            mixed.append((i, blend))
+            mixed.append((i, self.decode_frames(np.log(probs))))
         return mixed
+
+    def decode_frames(self, log_probs: np.ndarray) -> Prediction:
+        """One crop's (T, C) log-probabilities through this model's CTC decoder and calibration."""
+        reading = decode_batch(log_probs[None], [len(log_probs)], self.charset, self.decoder, self.beam_width,
+                               self.lexicon, self.fusion)[0]
+        if self.calibration is not None:
+            reading.confidence = self.calibration(reading.confidence)
+            if reading.case_folded is not None:
+                reading.case_folded = self.calibration(reading.case_folded)
+        return reading
 
     def plausible(self, arrays: Sequence[np.ndarray], predictions: list[Prediction],
                   surer: list[tuple[int, Prediction]], agree: float) -> list[tuple[int, Prediction]]:
