@@ -8,6 +8,7 @@ of one page share a printer, a scan and a layout), IIIT5K words one by one.
 
     python benchmarks/fallback_noise.py --out benchmarks/FALLBACK_NOISE.md
     python benchmarks/fallback_noise.py --feature retry --out benchmarks/RETRY_NOISE.md
+    python benchmarks/fallback_noise.py --feature blend [--model CANDIDATE] --out benchmarks/BLEND_NOISE.md
 
 Receipt lines: upper-cased, whitespace runs collapsed, CER (total edits / total label characters); IIIT5K:
 the community protocol (lower-cased, [0-9a-z] only), word accuracy. Reading is deterministic, so the only
@@ -35,17 +36,24 @@ from textrec.data.sources import IcdarQuads  # noqa: E402
 from textrec.evaluation import edit_distance, normalize  # noqa: E402
 
 FEATURES = {"fallback": ("the fallback", "re-read by the handwriting model"),
-            "retry": ("the retry", "read again on other looks")}
+            "retry": ("the retry", "read again on other looks"),
+            "blend": ("the blended fallback", "re-read by the handwriting model, the two networks' columns mixed")}
+BEFORE_BLEND = {"below": 0.3, "agree": 2.0}  # the fallback rule `blend` replaced (HANDWRITING_FALLBACK.md)
 
 
 def read_both(reader, images: list, feature: str) -> tuple[list, list]:
-    """Each image read with `feature` (the reader's fallback or retry setting) switched off and as shipped."""
-    setting = getattr(reader, feature)
-    setattr(reader, feature, None)
+    """Each image read with `feature` (the reader's fallback or retry setting) switched off and as shipped;
+    `blend`: with the fallback rule it replaced."""
+    attribute = "fallback" if feature == "blend" else feature
+    setting = getattr(reader, attribute)
+    if feature == "blend":
+        setattr(reader, attribute, {**{k: v for k, v in setting.items() if k != "blend"}, **BEFORE_BLEND})
+    else:
+        setattr(reader, attribute, None)
     try:
         without = reader.read(images)
     finally:
-        setattr(reader, feature, setting)
+        setattr(reader, attribute, setting)
     return without, reader.read(images)
 
 
@@ -166,20 +174,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="what else the machine was doing, for the report's header")
     parser.add_argument("--feature", choices=sorted(FEATURES), default="fallback",
-                        help="what is switched off for the comparison: the handwriting fallback or the retry")
+                        help="what is switched off for the comparison: the handwriting fallback or the retry; "
+                        "blend: the fallback's blend against the rule before it")
+    parser.add_argument("--model", type=Path, help="a model folder instead of the bundled default (a candidate)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"data not found: {DATA}")
-    reader = load_recognizer(default_model_path(), "onnx", batch_size=64)
-    setting = getattr(reader, args.feature)
+    model = args.model or default_model_path()
+    reader = load_recognizer(model, "onnx", batch_size=64)
+    setting = getattr(reader, "fallback" if args.feature == "blend" else args.feature)
+    if args.feature == "blend" and setting and "blend" not in setting:
+        sys.exit("the model's fallback has no blend: nothing to compare")
     if not setting:
         sys.exit(f"the default model's config has no {args.feature}: nothing to compare")
     below, margin = float(setting["below"]), float(setting["margin"])
     when = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
     lines = [f"# {FEATURES[args.feature][0].capitalize()} on printed test sets: beyond noise?", "",
              f"`{shlex.join(['python', *sys.argv])}` on {platform.node()} ({len(os.sched_getaffinity(0))} CPU cores"
-             f"{', ' + args.note if args.note else ''}), {when}. Default model `{default_model_path().name}`, "
+             f"{', ' + args.note if args.note else ''}), {when}. Default model `{model}`, "
              f"{type(reader).__name__}, decoder {reader.decoder}; {args.feature} {setting} (below {below}, margin "
              f"{margin}), everything else as shipped. Paired bootstrap: {args.resamples} resamples, seed {args.seed}.",
              ""]

@@ -28,7 +28,7 @@ python - <<'PY'
 import json, pathlib
 path = pathlib.Path("runs/default-en-ship/model/config.json")
 config = json.loads(path.read_text())
-config["fallback"] = {"model": "handwriting", "below": 0.3, "margin": 0.2, "agree": 2.0,
+config["fallback"] = {"model": "handwriting", "below": 0.5, "margin": 0.2, "blend": 0.85,  # HANDWRITING_FALLBACK.md
                       "page_share": 0.15, "page_keep": 0.9}  # benchmarks/HANDWRITTEN_PAGES.md
 config["retry"] = {"below": 0.7, "margin": 0.2}
 path.write_text(json.dumps(config, indent=2) + "\n")

@@ -177,7 +177,7 @@ def test_the_default_model_names_its_fallback_and_a_path_is_refused():
     from textrec.modelfile import check_model_config
 
     default = load_recognizer()
-    assert default.fallback == {"model": "handwriting", "below": 0.3, "margin": 0.2, "agree": 2.0,
+    assert default.fallback == {"model": "handwriting", "below": 0.5, "margin": 0.2, "blend": 0.85,
                                 "page_share": 0.15, "page_keep": 0.9}
     assert type(default.fallback_reader()).__name__ == "OnnxRecognizer"
     default.fallback, default._fallback_reader = {"model": "../../elsewhere", "below": 0.3, "margin": 0.2}, None
@@ -189,3 +189,6 @@ def test_the_default_model_names_its_fallback_and_a_path_is_refused():
     with pytest.raises(TextrecError, match="fallback.page_share"):
         check_model_config({**good, "fallback": {"model": "handwriting", "below": 0.3, "margin": 0.2,
                                                  "page_share": 1.5}}, "m")
+    with pytest.raises(TextrecError, match="fallback.blend"):
+        check_model_config({**good, "fallback": {"model": "handwriting", "below": 0.3, "margin": 0.2,
+                                                 "blend": -0.5}}, "m")
