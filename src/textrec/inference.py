@@ -323,6 +323,9 @@ class BatchReader:
         """One crop's (T, C) log-probabilities through this model's CTC decoder and calibration."""
         reading = decode_batch(log_probs[None], [len(log_probs)], self.charset, self.decoder, self.beam_width,
                                self.lexicon, self.fusion)[0]
+        return self._calibrated(reading)
+
+    def _calibrated(self, reading: Prediction) -> Prediction:
         if self.calibration is not None:
             reading.confidence = self.calibration(reading.confidence)
             if reading.case_folded is not None:
@@ -378,12 +381,7 @@ class BatchReader:
         logits, lengths = self.logits(batch, widths)
         predictions = decode_batch(logits, lengths, self.charset, self.decoder, self.beam_width, self.lexicon,
                                    self.fusion)
-        if self.calibration is not None:
-            for prediction in predictions:
-                prediction.confidence = self.calibration(prediction.confidence)
-                if prediction.case_folded is not None:
-                    prediction.case_folded = self.calibration(prediction.case_folded)
-        return predictions
+        return [self._calibrated(prediction) for prediction in predictions]
 
     def _initial_state(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Zero (h, c) of shape (layers, n, hidden) for the attention decoder (c unused by GRU cells)."""
