@@ -39,6 +39,8 @@ VARIANTS: dict[str, tuple[dict, int, int]] = {
     "VGG 48-96-192-384, BiLSTM 128 x 2": ({"channels": [48, 96, 192, 384]}, 1, 32),
     "VGG 48-96-192-384, BiLSTM 128 x 1": ({"channels": [48, 96, 192, 384], "rnn_layers": 1}, 1, 32),
     "VGG 32-64-128-256 depth 1-2-2-2": ({"depth": [1, 2, 2, 2]}, 1, 32),
+    "VGG 32-64-128-256 depth 1-1-2-3 (grown from the shipped weights)": ({"depth": [1, 1, 2, 3]}, 1, 32),
+    "VGG 32-64-128-256 depth 1-1-3-3 (grown from the shipped weights)": ({"depth": [1, 1, 3, 3]}, 1, 32),
     "colour input (3 channels)": ({}, 3, 32),
     "height 48": ({}, 1, 48),
     "TPS rectifier in front": ({"rectifier": "tps"}, 1, 32),

@@ -1,6 +1,7 @@
 """Training works: one batch is memorized, a few hundred steps learn to read, a run resumes."""
 import random
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -311,3 +312,55 @@ def test_init_from_a_deeper_crnn_keeps_its_first_recurrent_layers(tmp_path):
     with pytest.raises(TextrecError, match="rnn_layers: 2 in the model vs 3"):
         warm_start(build_network(dict(TINY_NETWORK, rnn_layers=3), charset.num_classes), str(tmp_path / "deep"),
                    dict(TINY_NETWORK, rnn_layers=3), charset)
+
+
+def test_init_from_a_shallower_vgg_grows_it_without_changing_what_it_computes(trained_model, tmp_path):
+    """Convs added to the backbone's stages start as identities with batch norm set from the images it will
+    see: the grown network's logits match the trained one's in eval mode (and near it in train mode), its
+    trained weights carry over, and a shallower or re-widened stage is still refused."""
+    from textrec.errors import TextrecError
+    from textrec.model_io import load_model
+    from textrec.training.grow import start_as_identity
+    from textrec.training.run import warm_start
+
+    trained, saved = load_model(trained_model)
+    charset = Charset(saved["charset"])
+    old_depth = list(saved["network"]["depth"])
+    deeper_config = dict(saved["network"], depth=[old_depth[0], old_depth[1] + 1, *old_depth[2:-1], old_depth[-1] + 1])
+    grown = build_network(deeper_config, charset.num_classes)
+    added = warm_start(grown, str(trained_model), deeper_config, charset)
+    assert len(added) == 2
+    torch.manual_seed(0)
+    images = [torch.from_numpy(np.asarray(render(random_digits(random.Random(i))), dtype=np.float32))
+              .reshape(1, 1, 32, -1) / 127.5 - 1 for i in range(6)]
+    images = [torch.nn.functional.pad(x, (0, 128 - x.shape[-1]), value=1.0) for x in images]
+    batches = [torch.cat(images[:3]), torch.cat(images[3:])]
+    assert start_as_identity(grown, added, batches[:1]) < 1e-3
+    trained.eval(), grown.eval()
+    with torch.no_grad():
+        assert torch.allclose(grown(batches[1]), trained(batches[1]), atol=1e-3)  # eval: identities on any image
+        grown.train(), trained.train()
+        # train mode normalizes by the batch's own statistics: exact on the batch the norms were measured on
+        assert torch.allclose(grown(batches[0]), trained(batches[0]), atol=1e-3)
+    with pytest.raises(TextrecError, match="depth"):
+        shallower = dict(saved["network"], depth=[1] * len(old_depth))
+        if shallower["depth"] == old_depth:
+            shallower["depth"] = [max(0, d - 1) for d in old_depth]
+        warm_start(build_network(shallower, charset.num_classes), str(trained_model), shallower, charset)
+
+
+def test_grow_writes_a_deeper_model_that_reads_as_the_trained_one(trained_model, digits_data, tmp_path):
+    from textrec.errors import TextrecError
+    from textrec.model_io import load_model
+    from textrec.training.grow import grow_model
+
+    depth = [d + 1 for d in load_model(trained_model)[1]["network"]["depth"]]
+    assert grow_model(trained_model, depth, [str(digits_data["val"])], tmp_path / "grown") < 1e-3
+    grown, config = load_model(tmp_path / "grown")
+    assert config["network"]["depth"] == depth and config["training"]["grown_from"]["depth"] == depth
+    images = [render(random_digits(random.Random(i)), seed=i) for i in range(20)]
+    before, after = Recognizer(trained_model).read(images), Recognizer(tmp_path / "grown").read(images)
+    assert [r.text for r in before] == [r.text for r in after]
+    assert [r.confidence for r in before] == pytest.approx([r.confidence for r in after], abs=1e-3)
+    with pytest.raises(TextrecError, match="--depth"):
+        grow_model(trained_model, depth[:-1], [str(digits_data["val"])], tmp_path / "bad")

@@ -9,6 +9,7 @@ import os
 import random
 import re
 import sys
+from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ from textrec.preprocess import PreprocessConfig
 from textrec.training.callbacks import Curves, ExportBestModel, InvocationTimer, ShardData, SkipReport, ThroughputLog
 from textrec.training.checkpoints import AtomicCheckpointIO
 from textrec.training.config import Config, DetectConfig, RecognizeConfig, as_dict
+from textrec.training.grow import grown_state, grows, start_as_identity
 from textrec.training.system import BaseSystem, CTCSystem, RecognitionSystem
 
 
@@ -179,12 +181,14 @@ def load_teacher(path: str, charset: Charset) -> torch.nn.Module:
     return teacher
 
 
-def warm_start(network: torch.nn.Module, path: str, network_config: dict[str, Any], charset: Charset) -> None:
+def warm_start(network: torch.nn.Module, path: str, network_config: dict[str, Any], charset: Charset) -> list[int]:
     """Start from a saved model's weights (fine-tuning, or a longer run on top of a shorter one). The
-    architecture and charset must be the same, except that a rectifier may be added (it starts as the identity)
-    and recurrent layers dropped (the first ones are kept: a faster network starts from a trained one); any
-    other mismatch is refused, naming what differs."""
+    architecture and charset must be the same, except that a rectifier may be added (it starts as the identity),
+    recurrent layers dropped (the first ones are kept: a faster network starts from a trained one) and convs
+    added to VGG stages (training/grow.py); any other mismatch is refused, naming what differs. Returns the
+    backbone layer numbers of added convs, which `grow.start_as_identity` must then set from training images."""
     saved, saved_config = load_model(path)
+    growing = grows(saved_config["network"], network_config)
     keys = sorted(set(saved_config["network"]) | set(network_config))
     adding_rectifier = (saved_config["network"].get("rectifier", "none") == "none"
                         and network_config.get("rectifier", "none") != "none")
@@ -192,7 +196,8 @@ def warm_start(network: torch.nn.Module, path: str, network_config: dict[str, An
     differences = [f"{key}: {saved_config['network'].get(key)!r} in the model vs {network_config.get(key)!r}"
                    for key in keys if saved_config["network"].get(key) != network_config.get(key)
                    and not (adding_rectifier and key.startswith("rectifier"))
-                   and not (kept_layers is not None and key == "rnn_layers")]
+                   and not (kept_layers is not None and key == "rnn_layers")
+                   and not (growing and key == "depth")]
     if saved_config["charset"] != charset.chars:
         differences.append(f"charset of {len(saved_config['charset'])} characters vs {len(charset.chars)}")
     if differences:
@@ -203,10 +208,17 @@ def warm_start(network: torch.nn.Module, path: str, network_config: dict[str, An
         state = {k: v for k, v in state.items() if not ((m := layer.match(k)) and int(m.group(1)) >= kept_layers)}
         print(f"model.init_from: the first {kept_layers} of {saved_config['network']['rnn_layers']} recurrent "
               f"layers of {path}", flush=True)
+    added: list[int] = []
+    if growing:
+        state, added = grown_state(state, saved_config["network"]["depth"], network_config["depth"])
+        print(f"model.init_from: {path} grown from depth {saved_config['network']['depth']} to "
+              f"{network_config['depth']}; {len(added)} added convs start as identities", flush=True)
     # a rectifier added to a trained model starts as the identity: the rest of the weights carry over unchanged
-    missing, _ = network.load_state_dict(state, strict=not adding_rectifier)
-    if any(not key.startswith("rectifier.") for key in missing):
+    missing, _ = network.load_state_dict(state, strict=not (adding_rectifier or added))
+    new_layers = tuple(f"backbone.layers.{number}." for number in added)
+    if any(not key.startswith(("rectifier.", *new_layers)) for key in missing):
         raise TextrecError(f"model.init_from {path} lacks weights: {', '.join(missing[:5])}")
+    return added
 
 
 def _kept_recurrent_layers(saved: dict[str, Any], wanted: dict[str, Any]) -> int | None:
@@ -296,7 +308,12 @@ class RecognizeTask:
 
     def start(self, system: BaseSystem) -> None:
         if self.config.model.init_from:
-            warm_start(system.network, self.config.model.init_from, self.config.model.network, self.charset)
+            added = warm_start(system.network, self.config.model.init_from, self.config.model.network, self.charset)
+            if added:
+                images = (batch["images"] for batch in islice(self.train_loader, 8) if batch["images"] is not None)
+                change = start_as_identity(system.network, added, images)
+                print(f"model.init_from: added convs set from 8 training batches; logits moved by at most "
+                      f"{change:.2g}", flush=True)
 
     def save(self, folder: Path, network: torch.nn.Module, summary: dict[str, Any]) -> None:
         save_model(folder, network, make_config(self.config.model.network, self.charset, self.preprocess, summary))
