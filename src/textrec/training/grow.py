@@ -17,7 +17,7 @@ import json
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -67,9 +67,8 @@ def start_as_identity(network: torch.nn.Module, added: list[int], images: Iterab
     `images`, measured in train mode as training will see it). The grown network is then exactly the trained one
     in eval mode, and in train mode on batches like `images`. Returns the largest change to the network's
     eval-mode logits on those images (near 0)."""
-    layers = network.backbone.layers
     for number in added:
-        conv, norm = layers[number][0], layers[number][1]
+        conv, norm = _conv(network, number), _norm(network, number)
         if conv.in_channels != conv.out_channels:
             raise TextrecError(f"backbone layer {number}: an added conv must keep its width to start as the identity")
         torch.nn.init.dirac_(conv.weight)
@@ -81,15 +80,22 @@ def start_as_identity(network: torch.nn.Module, added: list[int], images: Iterab
     network.eval()
     before = [network(batch) for batch in batches]
     for number in added:  # in order: a later added layer sees what the earlier ones (now identities) pass on
-        mean, var = _channel_moments(network, layers[number], batches)
-        norm = layers[number][1]
-        norm.running_mean.copy_(mean)
-        norm.running_var.copy_(var)
+        mean, var = _channel_moments(network, network.get_submodule(f"backbone.layers.{number}"), batches)
+        norm = _norm(network, number)
+        norm.running_mean, norm.running_var = mean.clone(), var.clone()
         norm.bias.copy_(mean)
         norm.weight.copy_(torch.sqrt(var + norm.eps))
     change = max(float((network(batch) - old).abs().max()) for batch, old in zip(batches, before))
     network.train(was_training)
     return change
+
+
+def _conv(network: torch.nn.Module, number: int) -> torch.nn.Conv2d:
+    return cast(torch.nn.Conv2d, network.get_submodule(f"backbone.layers.{number}.0"))
+
+
+def _norm(network: torch.nn.Module, number: int) -> torch.nn.BatchNorm2d:
+    return cast(torch.nn.BatchNorm2d, network.get_submodule(f"backbone.layers.{number}.1"))
 
 
 def _channel_moments(network: torch.nn.Module, layer: torch.nn.Module,
@@ -99,16 +105,18 @@ def _channel_moments(network: torch.nn.Module, layer: torch.nn.Module,
     seen: list[torch.Tensor] = []
     hook = layer.register_forward_pre_hook(lambda _module, inputs: seen.append(inputs[0].detach().float()))
     norms = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    kept = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    kept = {name: value.clone() for name, value in network.named_buffers()}  # train mode moves running statistics
     try:
         for m in norms:
-            m.train(), setattr(m, "momentum", 0.0)  # momentum 0: the running statistics do not move
+            m.train()
         for batch in batches:
             network(batch)
     finally:
         hook.remove()
-        for m, (momentum, tracked) in zip(norms, kept):
-            m.eval(), setattr(m, "momentum", momentum), m.num_batches_tracked.copy_(tracked)
+        for m in norms:
+            m.eval()
+        for name, value in network.named_buffers():
+            value.copy_(kept[name])
     values = torch.cat([x.transpose(0, 1).reshape(x.shape[1], -1) for x in seen], dim=1)
     return values.mean(dim=1), values.var(dim=1, unbiased=False)
 
