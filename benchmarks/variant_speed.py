@@ -5,6 +5,7 @@ at three word widths. Accuracy needs training (benchmarks/RESULTS.md); this says
 latency budget at all.
 
     taskset -c 0 python benchmarks/variant_speed.py --out benchmarks/VARIANT_SPEED.md
+    taskset -c 0 python benchmarks/variant_speed.py --only 1-1-2-3 1-1-3-3     # some rows, beside the shipped one
 """
 from __future__ import annotations
 
@@ -84,11 +85,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--only", nargs="+", default=[], help="also time the variants whose names hold one of these "
+                        "words (the shipped network is always timed, first: the rows compare with it)")
     args = parser.parse_args()
     torch.manual_seed(0)
     rows = []
+    chosen = {name: v for i, (name, v) in enumerate(VARIANTS.items())
+              if i == 0 or not args.only or any(word in name for word in args.only)}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (settings, channels, height) in VARIANTS.items():
+        for name, (settings, channels, height) in chosen.items():
             folder = Path(tmp) / str(len(rows))
             folder.mkdir()
             path, params = export_int8(settings, channels, height, folder)
