@@ -5,7 +5,8 @@
 #   device:      bash recipes/gpu.sh [--init runs/some-model] [--minutes 7.5] [--config configs/gpu/X.yaml]
 # Configs: default-en.yaml (fine-tune the shipped network), default-en-lwf.yaml (the same, held to the shipped
 # model by distillation), lstm1-distill.yaml (the one-BiLSTM-layer network taught by the shipped one),
-# teacher-l.yaml (a larger network from scratch, continued from session to session, to teach the shipped size).
+# teacher-l.yaml (a larger network from scratch, continued from session to session, to teach the shipped size),
+# deeper.yaml (the shipped network grown by one conv in its last stage, then as default-en.yaml).
 # Writes $OUT/model/{weights.safetensors (fp16), config.json}, $OUT/train.log, $OUT/summary.json.
 # Back here: attach the language model and export (see recipes/default-en.sh), or start a CPU stage from it.
 set -euo pipefail

@@ -42,7 +42,7 @@ SHIPPED_WIDTHS, TEACHER_WIDTHS = [32, 64, 128, 256], [64, 128, 256, 384]
 
 @pytest.mark.parametrize("name, layers, widths", [
     ("default-en", 2, SHIPPED_WIDTHS), ("default-en-lwf", 2, SHIPPED_WIDTHS), ("lstm1-distill", 1, SHIPPED_WIDTHS),
-    ("teacher-l", 2, TEACHER_WIDTHS)])
+    ("teacher-l", 2, TEACHER_WIDTHS), ("deeper", 2, SHIPPED_WIDTHS)])
 def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path, name, layers, widths):
     pack = tmp_path / "pack"
     tiny_pack(pack)
@@ -67,6 +67,7 @@ def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path,
     assert "blocked" not in result.stderr
     assert ("distilling from" in result.stdout) == (name in ("default-en-lwf", "lstm1-distill"))
     assert ("the first 1 of 2 recurrent layers" in result.stdout) == (name == "lstm1-distill")
+    assert ("added convs start as identities" in result.stdout) == (name == "deeper")
     assert result.stdout.count("step 3  loss") == 1  # one progress line per step, not the runner's and the recipe's
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 3 and summary["samples_per_s"] > 0 and "val_acc" in summary["best"]
