@@ -13,7 +13,6 @@ own to write the grown model (the start of such a run; the base of a weight aver
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -73,7 +72,7 @@ def start_as_identity(network: torch.nn.Module, added: list[int], images: Iterab
             raise TextrecError(f"backbone layer {number}: an added conv must keep its width to start as the identity")
         torch.nn.init.dirac_(conv.weight)
         norm.reset_parameters()  # running mean 0, var 1, scale 1, shift 0: the identity in eval mode until measured
-    batches = [image for image in images]
+    batches = list(images)
     if not batches:
         raise TextrecError("no training images to measure the added layers' batch norm on")
     was_training = network.training
@@ -128,7 +127,7 @@ def grow_model(model: Path, depth: list[int], data: list[str], out: Path, batche
     from textrec.data.dataset import Collate, TextDataset
     from textrec.data.sources import open_source
     from textrec.model_io import read_config, save_model
-    from textrec.modelfile import CONFIG, LM_NAME
+    from textrec.modelfile import LM_NAME
     from textrec.networks import build_network
     from textrec.preprocess import PreprocessConfig
     from textrec.training.run import warm_start
@@ -148,8 +147,7 @@ def grow_model(model: Path, depth: list[int], data: list[str], out: Path, batche
     change = start_as_identity(network, added, [x for x in images if x is not None])
     config["network"] = network_config
     config.setdefault("training", {})["grown_from"] = {"model": str(model), "depth": depth, "logit_change": change}
-    save_model(out, network, config)
-    (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    save_model(out, network, config)  # writes the config beside the weights
     if (model / LM_NAME).is_file():
         shutil.copy(model / LM_NAME, out / LM_NAME)
     return change
