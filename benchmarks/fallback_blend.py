@@ -4,8 +4,10 @@ networks' per-column probabilities mixed instead of taking the fallback's own re
 rule (the fallback's reading, kept where plausible to this model: `agree`).
 
     python benchmarks/fallback_blend.py [--fallback runs/some-handwriting-run/model] [--rules 0.3:0.7 ...] [--out FILE]
+    python benchmarks/fallback_blend.py --model runs/candidate --rules 0.5:0.85    # a candidate default model
 
 `--fallback`: a model folder to stand in for the bundled handwriting model (a candidate, before shipping it).
+`--model`: the same for the default model (a folder with the shipped one's config: language model and rules).
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fallback", type=Path, help="a model folder instead of the bundled handwriting model")
+    parser.add_argument("--model", type=Path, help="a model folder instead of the bundled default model (its own "
+                        "language model, calibration and rules; the bundled handwriting model as its fallback)")
     parser.add_argument("--rules", nargs="+", metavar="BELOW:BLEND", help="instead of the grid, e.g. 0.3:0.7")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -34,7 +38,7 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"data not found: {DATA}")
     stand_in = load_recognizer(args.fallback) if args.fallback else None
-    shipped = load_recognizer().fallback
+    shipped = load_recognizer(args.model).fallback
     rules = {f"shipped: below {shipped['below']}, agree {shipped.get('agree')}": dict(shipped)}
     for below, blend in grid:
         rule = {k: v for k, v in shipped.items() if k != "agree"}
@@ -42,7 +46,7 @@ def main() -> None:
     data = sets()
     columns: dict[str, list[str]] = {}
     for label, rule in rules.items():
-        reader = load_recognizer()
+        reader = load_recognizer(args.model)
         reader.fallback = rule
         if stand_in is not None:
             reader._fallback_reader = stand_in
@@ -51,9 +55,10 @@ def main() -> None:
                                                        protocol))
         print(label, columns[label], file=sys.stderr, flush=True)
     fallback = args.fallback or "the bundled handwriting model"
+    default = f" of {args.model}" if args.model else ""
     lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node()}, {time.strftime('%Y-%m-%d')} (whole default "
-             f"reader, default decoder, margin {shipped['margin']}; fallback: {fallback}; word accuracy under the "
-             "community protocol, SROIE lines CER).", "",
+             f"reader{default}, default decoder, margin {shipped['margin']}; fallback: {fallback}; word accuracy "
+             "under the community protocol, SROIE lines CER).", "",
              "| rule | " + " | ".join(data) + " |", "| --- |" + " --- |" * len(data)]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in columns.items()]
     publish(lines, args.out)

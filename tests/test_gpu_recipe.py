@@ -1,5 +1,6 @@
 """The GPU recipe (recipes/gpu.sh -> recipes/gpu/train.py) dry-run on this CPU at a tiny size, with the packages
 that the GPU machine lacks made unimportable, so its first real run works."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -42,7 +43,7 @@ SHIPPED_WIDTHS, TEACHER_WIDTHS = [32, 64, 128, 256], [64, 128, 256, 384]
 
 @pytest.mark.parametrize("name, layers, widths", [
     ("default-en", 2, SHIPPED_WIDTHS), ("default-en-lwf", 2, SHIPPED_WIDTHS), ("lstm1-distill", 1, SHIPPED_WIDTHS),
-    ("teacher-l", 2, TEACHER_WIDTHS), ("deeper", 2, SHIPPED_WIDTHS)])
+    ("teacher-l", 2, TEACHER_WIDTHS), ("deeper", 2, SHIPPED_WIDTHS), ("handwriting", 2, SHIPPED_WIDTHS)])
 def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path, name, layers, widths):
     pack = tmp_path / "pack"
     tiny_pack(pack)
@@ -52,8 +53,9 @@ def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path,
             spec["word_list"] = str(pack / "words.tsv")
         else:
             spec["path"] = str(pack / Path(spec["path"]).name)
-    if config["model"].get("init_from"):  # the teacher starts from scratch; the others from the shipped weights
-        config["model"]["init_from"] = str(ROOT / "src" / "textrec" / "models" / "default")  # one layer: its first
+    if config["model"].get("init_from"):  # the teacher starts from scratch; the others from shipped weights
+        bundled = Path(config["model"]["init_from"]).name  # default or handwriting
+        config["model"]["init_from"] = str(ROOT / "src" / "textrec" / "models" / bundled)
     (tmp_path / "gpu.yaml").write_text(yaml.safe_dump(config))
     blocker = tmp_path / "blocker"
     blocker.mkdir()
@@ -82,6 +84,22 @@ def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path,
     assert "torch.float16" in dtypes and "torch.float32" not in dtypes
     reading = Recognizer(out / "model", decoder="greedy").read(render("2024")).text.strip()
     assert reading != "" or config["model"].get("init_from") is None  # three steps from scratch read nothing yet
+
+
+def test_pack_travels_as_one_archive_that_unpacks_to_the_folder(tmp_path):
+    spec = importlib.util.spec_from_file_location("pack", ROOT / "recipes" / "gpu" / "pack.py")
+    pack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack)
+    folder = tmp_path / "gpu-pack"
+    tiny_pack(folder)
+    packed = pack.archive(folder)
+    assert packed == tmp_path / "gpu-pack.tgz"
+    unpacked = tmp_path / "there"
+    unpacked.mkdir()
+    subprocess.run(["tar", "xzf", str(packed), "-C", str(unpacked)], check=True)  # as recipes/gpu.sh does
+    files = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    assert files and files == sorted(p.relative_to(unpacked / "gpu-pack") for p in (unpacked / "gpu-pack").rglob("*"))
+    assert (unpacked / "gpu-pack" / "words.tsv").read_bytes() == (folder / "words.tsv").read_bytes()
 
 
 def test_blocker_really_blocks(tmp_path):
