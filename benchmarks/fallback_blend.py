@@ -39,7 +39,8 @@ def main() -> None:
         sys.exit(f"data not found: {DATA}")
     stand_in = load_recognizer(args.fallback) if args.fallback else None
     shipped = load_recognizer(args.model).fallback
-    rules = {f"shipped: below {shipped['below']}, agree {shipped.get('agree')}": dict(shipped)}
+    own = "the model's own" if args.model else "shipped"  # a candidate's config carries its own rule
+    rules = {f"{own}: below {shipped['below']}, agree {shipped.get('agree')}": dict(shipped)}
     for below, blend in grid:
         rule = {k: v for k, v in shipped.items() if k != "agree"}
         rules[f"below {below}, blend {blend}"] = dict(rule, below=below, blend=blend)
