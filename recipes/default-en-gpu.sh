@@ -29,9 +29,12 @@ python - "$ship"/config.json <<'PY'
 import json, pathlib, sys
 path = pathlib.Path(sys.argv[1])
 config = json.loads(path.read_text())
-config["training"] = {"recipe": "recipes/default-en.sh, then recipes/default-en-gpu.sh (benchmarks/GPU.md)",
-                      "weights": {"default-en-stage7 (from 0.5 x default-en-ship + 0.5 x default-en-stage6-receipts-2)": 1.0},
-                      "chosen_on": "benchmarks/GPU.md (validation sets only; receipts within noise)"}
+config["training"] = {
+    "recipe": "recipes/default-en.sh (stages 1, 2 and 4, the weight average), then the GPU recipe and CPU stages 6, 6-receipts, 6-receipts-2 and 7 (benchmarks/GPU.md)",
+    "weights": {
+        "0.5 x shipped 2026-11-26 + 0.5 x default-en-stage6-receipts-2 (step 2000), then default-en-stage7 (step 1400)": 1.0
+    },
+    "chosen_on": "benchmarks/GPU.md (validation sets only; receipts within noise)"}  # as shipped, less its date
 path.write_text(json.dumps(config, indent=2) + "\n")
 PY
 python benchmarks/calibration.py --model "$ship" --attach
