@@ -364,3 +364,36 @@ def test_grow_writes_a_deeper_model_that_reads_as_the_trained_one(trained_model,
     assert [r.confidence for r in before] == pytest.approx([r.confidence for r in after], abs=1e-3)
     with pytest.raises(TextrecError, match="--depth"):
         grow_model(trained_model, depth[:-1], [str(digits_data["val"])], tmp_path / "bad")
+
+
+def test_ema_scores_and_saves_the_averaged_weights_and_resumes_with_both(digits_data, tmp_path):
+    """train.ema: validation and run/model/ are the moving average, not the last step's weights; last.ckpt keeps
+    both, and a resume carries both on."""
+    from safetensors.torch import load_file
+
+    from textrec.errors import TextrecError
+    from textrec.training.checkpoints import model_from_checkpoint
+    from textrec.training.config import load_config
+    from textrec.training.run import train
+
+    overrides = [f"out_dir={tmp_path}", "name=ema", "model.charset=digits", f"model.network={TINY_NETWORK}",
+                 f"data.train=[{{path: {digits_data['train']}}}]", f"data.val=[{{path: {digits_data['val']}}}]",
+                 "data.num_workers=0", "train.logger=none", "train.samples_to_print=0", "train.ema=0.9",
+                 "train.max_epochs=1"]
+    folder = train(load_config(None, overrides))
+    state = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
+    averaged = {k[len("network."):]: v for k, v in state["state_dict"].items() if k.startswith("network.")}
+    current = {k[len("network."):]: v for k, v in state["current_model_state"].items() if k.startswith("network.")}
+    saved = load_file(str(folder / "model" / "weights.safetensors"))
+    floats = [k for k in saved if saved[k].is_floating_point()]
+    assert all(torch.allclose(saved[k].float(), averaged[k].float()) for k in floats)
+    assert any(not torch.allclose(averaged[k], current[k]) for k in floats)  # the average is not the last step
+    last_step = load_file(str(model_from_checkpoint(folder, tmp_path / "last-step", averaged=False)
+                              / "weights.safetensors"))
+    assert all(torch.equal(last_step[k], current[k]) for k in current)
+
+    resumed = train(load_config(None, overrides[:-1] + ["train.max_epochs=2"]), resume=True)
+    again = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=False)
+    assert again["global_step"] == 2 * state["global_step"] and "current_model_state" in again
+    with pytest.raises(TextrecError, match="train.ema must be between 0 and 1"):
+        train(load_config(None, overrides[:1] + ["name=bad"] + overrides[2:-2] + ["train.ema=1.5"]))

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Timer
+from lightning.pytorch.callbacks import EMAWeightAveraging, Timer
 from torch import nn
 from torch.utils.data import DataLoader
 
 from textrec.data.dataset import Shardable
+from textrec.errors import TextrecError
 from textrec.evaluation import plot_curves
 from textrec.training.system import BaseSystem
 
@@ -21,13 +22,28 @@ def _system(module: L.LightningModule) -> BaseSystem:
     return module
 
 
+class AveragedWeights(EMAWeightAveraging):
+    """train.ema: Lightning's exponential moving average of the weights, swapped in for validation and at the
+    end of training; checkpoints hold both (the average as `state_dict`), so a resume carries both on."""
+
+    def __init__(self, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise TextrecError(f"train.ema must be between 0 and 1 (a decay such as 0.999), got {decay}")
+        super().__init__(decay=decay)
+
+    def module(self) -> BaseSystem | None:
+        """The averaged copy of the system (None before training starts)."""
+        return None if self._average_model is None else _system(self._average_model.module)  # type: ignore[arg-type]
+
+
 class ExportBestModel(L.Callback):
     """Each time the validation score improves, write `run/model/` through the task's `save`, so the best model
     is usable as soon as it exists, even if the run is stopped later. `monitor`: (metric, "min" or "max")."""
 
     def __init__(self, out: Path, save: Callable[[Path, nn.Module, dict], None], monitor: tuple[str, str],
-                 summary: dict):
+                 summary: dict, averaged: AveragedWeights | None = None):
         self.out, self.save, self.monitor, self.summary = out, save, monitor, summary
+        self.averaged = averaged  # with weight averaging, validation scored the average: save that
         self.best: float | None = None
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -40,7 +56,8 @@ class ExportBestModel(L.Callback):
             self.best = score
             scores = {key.replace("/", "_"): float(value) for key, value in trainer.callback_metrics.items()
                       if key.startswith("val/") and key != "val/loss"}  # val_cer, val_acc; val_f1 ...
-            self.save(self.out, _system(module).network,
+            scored = self.averaged.module() if self.averaged else None
+            self.save(self.out, _system(scored or module).network,
                       dict(self.summary, step=trainer.global_step, epoch=trainer.current_epoch, **scores))
 
     def state_dict(self) -> dict[str, Any]:

@@ -20,3 +20,52 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def model_from_checkpoint(run: Path, out: Path, averaged: bool = True) -> Path:
+    """A model folder from a run's last.ckpt, with run/model/'s config: the moving average of the weights
+    (train.ema; the only weights of a run without it) or, with `averaged=False`, the last step's own, so
+    the two can be compared on any benchmark."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from textrec.errors import TextrecError
+    from textrec.modelfile import CONFIG, WEIGHTS
+
+    checkpoint_path, config_path = run / "checkpoints" / "last.ckpt", run / "model" / CONFIG
+    for needed in (checkpoint_path, config_path):
+        if not needed.is_file():
+            raise TextrecError(f"{needed} not found: is {run} a finished or running textrec run folder?")
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)  # our own run's file
+    key = "state_dict" if averaged else "current_model_state"
+    if key not in checkpoint:
+        raise TextrecError(f"{checkpoint_path} has no last-step weights beside the average: train.ema was off")
+    prefix = "network."
+    tensors = {k[len(prefix):]: v.contiguous() for k, v in checkpoint[key].items() if k.startswith(prefix)}
+    config = json.loads(config_path.read_text())
+    config["training"] = dict(config.get("training", {}), step=checkpoint["global_step"],
+                              weights="moving average" if averaged else "last step")
+    for stale in ("val_cer", "val_acc", "epoch"):  # scores of run/model/'s weights, not these
+        config["training"].pop(stale, None)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write(out / CONFIG, lambda tmp: tmp.write_text(json.dumps(config, indent=2) + "\n"))
+    return out
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A model folder from a run's last checkpoint: "
+                                     "python -m textrec.training.checkpoints RUN --out DIR [--last-step]")
+    parser.add_argument("run", type=Path, help="the run folder (runs/NAME)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--last-step", action="store_true",
+                        help="the last step's weights instead of their moving average (runs with train.ema)")
+    args = parser.parse_args()
+    print(model_from_checkpoint(args.run, args.out, averaged=not args.last_step))
+
+
+if __name__ == "__main__":
+    main()

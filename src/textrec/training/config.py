@@ -40,6 +40,9 @@ class TrainSettings:
     lr_scaling: Literal["linear", "sqrt", "none"] = "linear"  # lr is for one process; x world size, x sqrt, or not
     checkpoint_every: int = 500  # steps between writes of last.ckpt (and at each epoch end); 0 = epochs only
     max_nonfinite: int = 20  # NaN/inf losses in a row before the run stops (each one is skipped and counted)
+    # decay of an exponential moving average of the weights (e.g. 0.999: about the last 1,000 steps), which is
+    # then what validation scores and run/model/ holds; 0 = off
+    ema: float = 0.0
 
 
 @dataclass
