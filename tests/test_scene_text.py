@@ -8,6 +8,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.helpers import render
+from textrec.errors import TextrecError
 from textrec.preprocess import colour_to_gray, load_image, to_grayscale, turns
 from textrec.synth.render import Renderer, SynthConfig
 from textrec.synth.scene import arc, gray_gap, make_textures, pick_colours
@@ -101,3 +102,41 @@ def test_a_tall_single_character_is_not_turned_into_junk():
     one = render("1", height=64, font_size=50, pad=2)
     assert len(turns(one)) == 3
     assert load_recognizer(None, "auto").read_images([one])[0].turned == 0
+
+
+def test_bundled_background_photos_are_all_licensed_and_loaded():
+    import json
+
+    from textrec.synth.render import BUNDLED_BACKGROUNDS
+
+    manifest = json.loads((BUNDLED_BACKGROUNDS / "manifest.json").read_text())["backgrounds"]
+    files = sorted(p.name for p in BUNDLED_BACKGROUNDS.glob("*.jpg"))
+    assert files and sorted(item["file"] for item in manifest) == files
+    assert all(item["license"] in ("CC0-1.0", "public domain") and item["source"] for item in manifest)
+    renderer = Renderer(SynthConfig(backgrounds="bundled"))
+    assert len(renderer.background_photos) == len(files)
+    assert all(photo.ndim == 3 and max(photo.shape[:2]) <= 512 for photo in renderer.background_photos)
+
+
+def test_photo_surfaces_change_scene_samples_only_when_photos_are_given():
+    """effects.color.photo cuts scene surfaces from the background photos; without photos the same seed renders
+    exactly what it did before the setting existed (the recipes' data stays reproducible)."""
+    def samples(**settings) -> list[np.ndarray]:
+        config = SynthConfig.from_file(SCENE, {"effects": {"color": {"p": 1.0, "photo": 1.0}}, **settings})
+        renderer = Renderer(config)
+        return [np.asarray(renderer.sample(5, i)[0]) for i in range(12)]
+
+    plain, with_photos = samples(), samples(backgrounds="bundled")
+    off = SynthConfig.from_file(SCENE, {"effects": {"color": {"p": 1.0, "photo": 0.0}}})
+    assert all(np.array_equal(a, np.asarray(Renderer(off).sample(5, i)[0])) for i, a in enumerate(plain))
+    assert sum(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(plain, with_photos)) >= 10
+
+
+def test_unreadable_background_images_are_skipped_and_counted(tmp_path, capsys):
+    Image.new("RGB", (64, 48), (30, 120, 200)).save(tmp_path / "good.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    renderer = Renderer(SynthConfig(backgrounds=str(tmp_path)))
+    assert len(renderer.background_photos) == 1 and "skipped 1 unreadable" in capsys.readouterr().out
+    (tmp_path / "good.png").unlink()
+    with pytest.raises(TextrecError, match="no usable background images"):
+        Renderer(SynthConfig(backgrounds=str(tmp_path)))

@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from textrec.errors import TextrecError, reject_unknown
 from textrec.synth.fontinfo import FontInfo, bundled_fonts, user_fonts
 from textrec.synth.handwriting import elastic, handwritten_mask, on_paper, pen_weight
 from textrec.synth.scene import arc, compose_colour, make_textures, stack_vertically
 from textrec.synth.text import TextConfig, TextSampler
+
+BUNDLED_BACKGROUNDS = Path(__file__).parent / "backgrounds"  # manifest.json there: source and license of each
 
 # Every effect: probability `p` plus its range(s). One place to tune, overridable from YAML.
 DEFAULT_EFFECTS: dict[str, dict[str, Any]] = {
@@ -50,7 +52,9 @@ DEFAULT_EFFECTS: dict[str, dict[str, Any]] = {
     "strike": {"p": 0.02},
     "clutter": {"p": 0.12},  # parts of neighbouring text at the edges
     # Scene text (synth/scene.py), off in the document mix; configs/synth/en-scene.yaml turns them on.
-    "color": {"p": 0.0, "hue_contrast": 0.35},  # colour text on colour textures; hue_contrast: share told by hue
+    # colour text on colour textures; hue_contrast: share told by hue; photo: share of surfaces cut from the
+    # `backgrounds` photos (none without them)
+    "color": {"p": 0.0, "hue_contrast": 0.35, "photo": 0.3},
     "arc": {"p": 0.0, "range": [0.15, 1.0], "max_chars": 16},  # span, as a fraction of a half circle
     "extrude": {"p": 0.0},  # 3-D letters (colour samples only, as are glow and emboss)
     "glow": {"p": 0.0},
@@ -74,7 +78,9 @@ class SynthConfig:
     # [low, high): only the faces whose family name hashes into this part of [0, 1). A fixed split of faces, so
     # a validation set can be written by hands (faces) that training never saw: [0, 0.8) trains, [0.8, 1) checks
     font_split: list[float] | None = None
-    backgrounds: str | None = None  # a folder of images to crop backgrounds from
+    # a folder of images to crop backgrounds from, or "bundled" (openly licensed photos, synth/backgrounds):
+    # the gray mix's "image" background, and in colour a share (effects.color.photo) of the scene surfaces
+    backgrounds: str | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "SynthConfig":
@@ -236,20 +242,40 @@ class Renderer:
         # One field of unit Gaussian noise, cropped per image: drawing fresh noise per pixel costs more than
         # the text rendering itself, and random crops of a large field look the same to a network.
         self.noise_field = np.random.default_rng(99).normal(0, 1, (256, 4096)).astype(np.float32)
-        self.background_images = self._load_backgrounds(self.config.backgrounds)
+        self.background_images, self.background_photos = self._load_backgrounds(self.config.backgrounds)
         self.textures = make_textures() if self.effects["color"]["p"] > 0 else {}
 
     @staticmethod
-    def _load_backgrounds(folder: str | None) -> list[np.ndarray]:
+    def _load_backgrounds(folder: str | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(gray float, RGB uint8) arrays of up to 200 images of `folder` ("bundled": the openly licensed
+        photos in synth/backgrounds), each shrunk to at most 512 pixels a side, which bounds a render worker's
+        memory; an unreadable image is skipped and counted."""
         if not folder:
-            return []
+            return [], []
         from textrec.data.sources import IMAGE_SUFFIXES
-        from textrec.preprocess import load_image
+        from textrec.preprocess import MAX_PIXELS, to_grayscale
 
-        files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise TextrecError(f"no background images in {folder}")
-        return [np.asarray(load_image(p), np.float32) for p in files[:200]]
+        root = BUNDLED_BACKGROUNDS if folder == "bundled" else Path(folder)
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:200]
+        grays, colours, skipped = [], [], 0
+        for path in files:
+            try:
+                with Image.open(path) as image:
+                    if image.width * image.height > MAX_PIXELS:
+                        raise ValueError(f"{image.width}x{image.height} pixels")
+                    image.draft("RGB", (512, 512))  # a JPEG decodes at a fraction of its size
+                    rgb = ImageOps.exif_transpose(image).convert("RGB")
+            except (OSError, ValueError, Image.DecompressionBombError):
+                skipped += 1
+                continue
+            rgb.thumbnail((512, 512))
+            colours.append(np.asarray(rgb, np.uint8))
+            grays.append(np.asarray(to_grayscale(rgb), np.float32))
+        if skipped:
+            print(f"backgrounds: skipped {skipped} unreadable or oversized image(s) in {root}", flush=True)
+        if not grays:
+            raise TextrecError(f"no usable background images in {root}")
+        return grays, colours
 
     def pick_font(self, text: str, rng: random.Random) -> FontInfo:
         """A random font that draws every character of `text` (checked against its glyph coverage)."""
@@ -304,7 +330,7 @@ class Renderer:
         if " " not in text and len(text) <= vertical["max_chars"] and rng.random() < vertical["p"]:
             mask = stack_vertically(mask, _glyph_cache(_path_of(font), size, stroke), text)
         if rng.random() < e["color"]["p"]:
-            return compose_colour(mask, size, e, self.textures, rng, self._crop_tile)
+            return compose_colour(mask, size, e, self.textures, rng, self._crop_tile, self.background_photos)
         return self._compose_gray(mask, size, rng)
 
     def _compose_gray(self, mask: Image.Image, size: int, rng: random.Random) -> Image.Image:
