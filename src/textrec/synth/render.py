@@ -256,7 +256,11 @@ class Renderer:
         from textrec.preprocess import MAX_PIXELS, to_grayscale
 
         root = BUNDLED_BACKGROUNDS if folder == "bundled" else Path(folder)
+        if not root.is_dir():
+            raise TextrecError(f"no background images in {root}: the folder does not exist")
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:200]
+        if not files:
+            raise TextrecError(f"no background images in {root}")
         grays, colours, skipped = [], [], 0
         for path in files:
             try:
@@ -274,7 +278,7 @@ class Renderer:
         if skipped:
             print(f"backgrounds: skipped {skipped} unreadable or oversized image(s) in {root}", flush=True)
         if not grays:
-            raise TextrecError(f"no usable background images in {root}")
+            raise TextrecError(f"no usable background images in {root}: all {skipped} are unreadable or too large")
         return grays, colours
 
     def pick_font(self, text: str, rng: random.Random) -> FontInfo:
