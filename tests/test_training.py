@@ -397,3 +397,23 @@ def test_ema_scores_and_saves_the_averaged_weights_and_resumes_with_both(digits_
     assert again["global_step"] == 2 * state["global_step"] and "current_model_state" in again
     with pytest.raises(TextrecError, match="train.ema must be between 0 and 1"):
         train(load_config(None, overrides[:1] + ["name=bad"] + overrides[2:-2] + ["train.ema=1.5"]))
+
+
+def test_model_from_checkpoint_of_a_run_without_ema(trained_model, tmp_path):
+    """Without train.ema, last.ckpt's weights are the only ones: written as a model with the run's config, and
+    asking for the last step's weights beside an average names the missing setting."""
+    from safetensors.torch import load_file
+
+    from textrec.errors import TextrecError
+    from textrec.training.checkpoints import model_from_checkpoint
+
+    run = trained_model.parent
+    written = model_from_checkpoint(run, tmp_path / "last")
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    weights = load_file(str(written / "weights.safetensors"))
+    assert weights and all(torch.equal(v, state[f"network.{k}"]) for k, v in weights.items())
+    assert len(Recognizer(written).read([render("0123")])[0].text) > 0  # a model that loads and reads
+    with pytest.raises(TextrecError, match="train.ema was off"):
+        model_from_checkpoint(run, tmp_path / "x", averaged=False)
+    with pytest.raises(TextrecError, match="not found"):
+        model_from_checkpoint(tmp_path, tmp_path / "y")
