@@ -4,6 +4,7 @@
 2. Training samples/s of the default-size CRNN fed (a) live synthetic data from a DataLoader worker vs.
    (b) one in-memory batch repeated (no data cost at all): if (a) ~= (b), data loading is not the bottleneck.
 Usage: python benchmarks/synth_speed.py [--seconds 20]
+       python benchmarks/synth_speed.py --config configs/synth/en-scene.yaml [--backgrounds bundled] --render-only
 """
 import argparse
 import os
@@ -12,12 +13,14 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def render_rate(seconds: float, warmup: int = 20000, repeats: int = 3) -> tuple[float, float]:
+def render_rate(seconds: float, warmup: int = 20000, repeats: int = 3, config: str | None = None,
+                backgrounds: str | None = None) -> tuple[float, float]:
     """Median images/s over `repeats` timed runs, after `warmup` samples have filled the glyph cache (a training
-    stream renders millions, so the steady state is what feeds it); also the cold rate of the first 500."""
-    from textrec.synth.render import Renderer
+    stream renders millions, so the steady state is what feeds it); also the cold rate of the first 500.
+    `config`: a synth YAML (default: the default effects); `backgrounds`: its backgrounds setting."""
+    from textrec.synth.render import Renderer, SynthConfig
 
-    renderer = Renderer()
+    renderer = Renderer(SynthConfig.from_file(config, {"backgrounds": backgrounds} if backgrounds else None))
     start = time.perf_counter()
     for i in range(500):
         renderer.sample(0, i)
@@ -82,9 +85,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--config", default=None, help="a synth YAML (default: the default effects)")
+    parser.add_argument("--backgrounds", default=None, help="its backgrounds: a folder, or bundled")
+    parser.add_argument("--render-only", action="store_true", help="skip the training comparison")
     args = parser.parse_args()
-    steady, cold = render_rate(args.seconds)
-    print(f"render, 1 core, default effects, height 32: {steady:.0f} images/s steady ({cold:.0f}/s cold start)")
+    steady, cold = render_rate(args.seconds, config=args.config, backgrounds=args.backgrounds)
+    what = f"{args.config or 'default effects'}{f', backgrounds {args.backgrounds}' if args.backgrounds else ''}"
+    print(f"render, 1 core, {what}, height 32: {steady:.0f} images/s steady ({cold:.0f}/s cold start)")
+    if args.render_only:
+        raise SystemExit(0)
     live, memory = training_rates(args.steps)
     print(f"training, same {args.steps} batches of 32: live synth {live:.0f} samples/s, "
           f"from memory {memory:.0f} samples/s")

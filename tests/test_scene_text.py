@@ -115,7 +115,7 @@ def test_bundled_background_photos_are_all_licensed_and_loaded():
     assert all(item["license"] in ("CC0-1.0", "public domain") and item["source"] for item in manifest)
     renderer = Renderer(SynthConfig(backgrounds="bundled"))
     assert len(renderer.background_photos) == len(files)
-    assert all(photo.ndim == 3 and max(photo.shape[:2]) <= 512 for photo in renderer.background_photos)
+    assert all(photo.mode == "RGB" and max(photo.size) <= 512 for photo in renderer.background_photos)
 
 
 def test_photo_surfaces_change_scene_samples_only_when_photos_are_given():

@@ -246,8 +246,8 @@ class Renderer:
         self.textures = make_textures() if self.effects["color"]["p"] > 0 else {}
 
     @staticmethod
-    def _load_backgrounds(folder: str | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """(gray float, RGB uint8) arrays of up to 200 images of `folder` ("bundled": the openly licensed
+    def _load_backgrounds(folder: str | None) -> tuple[list[np.ndarray], list[Image.Image]]:
+        """(gray float arrays, RGB images) of up to 200 images of `folder` ("bundled": the openly licensed
         photos in synth/backgrounds), each shrunk to at most 512 pixels a side, which bounds a render worker's
         memory; an unreadable image is skipped and counted."""
         if not folder:
@@ -261,7 +261,9 @@ class Renderer:
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:200]
         if not files:
             raise TextrecError(f"no background images in {root}")
-        grays, colours, skipped = [], [], 0
+        grays: list[np.ndarray] = []
+        colours: list[Image.Image] = []
+        skipped = 0
         for path in files:
             try:
                 with Image.open(path) as image:
@@ -273,7 +275,7 @@ class Renderer:
                 skipped += 1
                 continue
             rgb.thumbnail((512, 512))
-            colours.append(np.asarray(rgb, np.uint8))
+            colours.append(rgb)
             grays.append(np.asarray(to_grayscale(rgb), np.float32))
         if skipped:
             print(f"backgrounds: skipped {skipped} unreadable or oversized image(s) in {root}", flush=True)

@@ -96,7 +96,7 @@ def pick_colours(rng: random.Random, hue_contrast: float) -> tuple[np.ndarray, n
 
 
 def colour_surface(w: int, h: int, colour: np.ndarray, textures: dict[str, list[np.ndarray]],
-                   rng: random.Random, crop, photos: Sequence[np.ndarray] = (), photo: float = 0.0) -> np.ndarray:
+                   rng: random.Random, crop, photos: Sequence[Image.Image] = (), photo: float = 0.0) -> np.ndarray:
     """An HxWx3 float surface: a texture kind painted between `colour` and a shade or tint of it, or (a share
     `photo` of surfaces, when photos are given) a photo crop."""
     if photos and rng.random() < photo:
@@ -117,16 +117,16 @@ def colour_surface(w: int, h: int, colour: np.ndarray, textures: dict[str, list[
     return colour[None, None, :] * (1 - t) + other[None, None, :] * t
 
 
-def photo_surface(w: int, h: int, colour: np.ndarray, photo: np.ndarray, rng: random.Random) -> np.ndarray:
+def photo_surface(w: int, h: int, colour: np.ndarray, photo: Image.Image, rng: random.Random) -> np.ndarray:
     """A crop of a photo at a random scale with its mean moved to `colour`: real clutter, edges and texture
     under the text, while on average the text keeps the contrast `pick_colours` chose for it."""
-    ph, pw = photo.shape[:2]
+    pw, ph = photo.size
     zoom = rng.uniform(0.5, 2.0)
     cw, ch = w / zoom, h / zoom
     fit = min(1.0, pw / cw, ph / ch)  # a crop larger than the photo: the largest of that shape
     cw, ch = max(1.0, cw * fit), max(1.0, ch * fit)
     x, y = rng.uniform(0, pw - cw), rng.uniform(0, ph - ch)
-    tile = Image.fromarray(photo).resize((w, h), Image.Resampling.BILINEAR, box=(x, y, x + cw, y + ch))
+    tile = photo.resize((w, h), Image.Resampling.BILINEAR, box=(x, y, x + cw, y + ch))
     array = np.asarray(tile, np.float32)
     return colour[None, None, :] + (array - array.mean(axis=(0, 1))) * rng.uniform(0.2, 0.7)
 
@@ -140,7 +140,7 @@ def _shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 
 def compose_colour(mask: Image.Image, size: int, effects: dict, textures: dict[str, list[np.ndarray]],
-                   rng: random.Random, crop, photos: Sequence[np.ndarray] = ()) -> Image.Image:
+                   rng: random.Random, crop, photos: Sequence[Image.Image] = ()) -> Image.Image:
     """Text mask (white on black) -> an RGB scene with decorated text -> the model's gray ('L')."""
     w, h = mask.size
     alpha = np.asarray(mask, np.float32)[..., None] / 255.0
