@@ -417,3 +417,16 @@ def test_model_from_checkpoint_of_a_run_without_ema(trained_model, tmp_path):
         model_from_checkpoint(run, tmp_path / "x", averaged=False)
     with pytest.raises(TextrecError, match="not found"):
         model_from_checkpoint(tmp_path, tmp_path / "y")
+
+
+def test_ema_on_a_lightning_without_the_callback_is_named(monkeypatch):
+    """The GPU machine's Lightning may predate EMAWeightAveraging: only train.ema needs it, and says so."""
+    import lightning.pytorch.callbacks
+
+    from textrec.errors import TextrecError
+    from textrec.training.callbacks import averaged_weights
+
+    assert averaged_weights(0.99).module() is None  # before training starts
+    monkeypatch.delattr(lightning.pytorch.callbacks, "EMAWeightAveraging")
+    with pytest.raises(TextrecError, match="train.ema needs Lightning 2.6"):
+        averaged_weights(0.99)

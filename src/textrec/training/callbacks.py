@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import EMAWeightAveraging, Timer
+from lightning.pytorch.callbacks import Timer
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -22,18 +22,24 @@ def _system(module: L.LightningModule) -> BaseSystem:
     return module
 
 
-class AveragedWeights(EMAWeightAveraging):
+def averaged_weights(decay: float) -> L.Callback:
     """train.ema: Lightning's exponential moving average of the weights, swapped in for validation and at the
-    end of training; checkpoints hold both (the average as `state_dict`), so a resume carries both on."""
+    end of training; checkpoints hold both (the average as `state_dict`), so a resume carries both on. Its
+    `module()` is the averaged copy of the system (None before training starts). Imported only when asked
+    for: the callback is new in Lightning 2.6, and the GPU machine's Lightning may be older."""
+    if not 0.0 < decay < 1.0:
+        raise TextrecError(f"train.ema must be between 0 and 1 (a decay such as 0.999), got {decay}")
+    try:
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+    except ImportError:
+        raise TextrecError(f"train.ema needs Lightning 2.6 or later (EMAWeightAveraging); this is {L.__version__}: "
+                           "pip install -U lightning, or leave train.ema at 0") from None
 
-    def __init__(self, decay: float):
-        if not 0.0 < decay < 1.0:
-            raise TextrecError(f"train.ema must be between 0 and 1 (a decay such as 0.999), got {decay}")
-        super().__init__(decay=decay)
+    class AveragedWeights(EMAWeightAveraging):
+        def module(self) -> BaseSystem | None:
+            return None if self._average_model is None else _system(self._average_model.module)  # type: ignore[arg-type]
 
-    def module(self) -> BaseSystem | None:
-        """The averaged copy of the system (None before training starts)."""
-        return None if self._average_model is None else _system(self._average_model.module)  # type: ignore[arg-type]
+    return AveragedWeights(decay=decay)
 
 
 class ExportBestModel(L.Callback):
@@ -41,9 +47,9 @@ class ExportBestModel(L.Callback):
     is usable as soon as it exists, even if the run is stopped later. `monitor`: (metric, "min" or "max")."""
 
     def __init__(self, out: Path, save: Callable[[Path, nn.Module, dict], None], monitor: tuple[str, str],
-                 summary: dict, averaged: AveragedWeights | None = None):
+                 summary: dict, averaged: Callable[[], BaseSystem | None] | None = None):
         self.out, self.save, self.monitor, self.summary = out, save, monitor, summary
-        self.averaged = averaged  # with weight averaging, validation scored the average: save that
+        self.averaged = averaged  # with train.ema, validation scored the average: save that (its module())
         self.best: float | None = None
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -56,7 +62,7 @@ class ExportBestModel(L.Callback):
             self.best = score
             scores = {key.replace("/", "_"): float(value) for key, value in trainer.callback_metrics.items()
                       if key.startswith("val/") and key != "val/loss"}  # val_cer, val_acc; val_f1 ...
-            scored = self.averaged.module() if self.averaged else None
+            scored = self.averaged() if self.averaged else None
             self.save(self.out, _system(scored or module).network,
                       dict(self.summary, step=trainer.global_step, epoch=trainer.current_epoch, **scores))
 

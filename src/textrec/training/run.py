@@ -28,13 +28,13 @@ from textrec.modelfile import CONFIG
 from textrec.networks import build_network
 from textrec.preprocess import PreprocessConfig
 from textrec.training.callbacks import (
-    AveragedWeights,
     Curves,
     ExportBestModel,
     InvocationTimer,
     ShardData,
     SkipReport,
     ThroughputLog,
+    averaged_weights,
 )
 from textrec.training.checkpoints import AtomicCheckpointIO
 from textrec.training.config import Config, DetectConfig, RecognizeConfig, as_dict
@@ -358,7 +358,7 @@ def train(config: Config, resume: bool = False, callbacks: list | None = None) -
         folder.mkdir(parents=True, exist_ok=True)
         (folder / CONFIG).write_text(json.dumps(as_dict(config), indent=2) + "\n")
     checkpoints = folder / "checkpoints"
-    averaged = AveragedWeights(t.ema) if t.ema else None
+    averaged = averaged_weights(t.ema) if t.ema else None
     given = list(callbacks or [])
     logs_itself = any(isinstance(c, ThroughputLog) for c in given)  # the GPU recipe brings its own, for its summary
     callbacks = [
@@ -367,7 +367,8 @@ def train(config: Config, resume: bool = False, callbacks: list | None = None) -
         # `checkpoint_every` steps, so a crash costs at most that much work.
         ModelCheckpoint(checkpoints, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
         *([averaged] if averaged else []),
-        ExportBestModel(folder / "model", task.save, task.monitor, task.summary, averaged),
+        ExportBestModel(folder / "model", task.save, task.monitor, task.summary,
+                        averaged.module if averaged else None),  # type: ignore[attr-defined]
         Curves(folder / "curves.png"), SkipReport(),
         # a terminal gets a bar; a log file gets a plain line every 50 steps (a bar redrawn in place says nothing)
         *([TQDMProgressBar(refresh_rate=10)] if sys.stdout.isatty() else [] if logs_itself else [ThroughputLog(50)]),
