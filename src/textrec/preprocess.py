@@ -78,9 +78,20 @@ def frame_count(source: ImageInput) -> int:
 
 def load_image(source: ImageInput, max_pixels: int | None = MAX_PIXELS, name: str | None = None,
                frame: int = 0) -> Image.Image:
-    """Open any supported input as an 8-bit grayscale PIL image, upright per its EXIF orientation (`frame`: the
-    page of a multi-page TIFF). A larger image than `max_pixels` is refused from its header, before any pixel
-    is decoded; errors name the input as `name` (default: its path, or what it is)."""
+    """`open_image` as an 8-bit grayscale PIL image, turned gray the way the reader does it."""
+    name = name or describe(source)
+    image = open_image(source, max_pixels, name, frame)
+    try:
+        return to_grayscale(image)
+    except (ValueError, OSError) as exc:  # a mode Pillow opens but cannot convert, or pixels that fail late
+        raise CorruptImage(f"image {name}: cannot use its {image.mode} pixels ({exc})") from None
+
+
+def open_image(source: ImageInput, max_pixels: int | None = MAX_PIXELS, name: str | None = None,
+               frame: int = 0) -> Image.Image:
+    """Open any supported input as a decoded PIL image in its own mode, upright per its EXIF orientation
+    (`frame`: the page of a multi-page TIFF). A larger image than `max_pixels` is refused from its header,
+    before any pixel is decoded; errors name the input as `name` (default: its path, or what it is)."""
     name = name or describe(source)
     if isinstance(source, Image.Image):
         image = source
@@ -95,10 +106,7 @@ def load_image(source: ImageInput, max_pixels: int | None = MAX_PIXELS, name: st
         pass
     if image.width == 0 or image.height == 0:
         raise CorruptImage(f"image {name} is empty ({image.width}x{image.height})")
-    try:
-        return to_grayscale(image)
-    except (ValueError, OSError) as exc:  # a mode Pillow opens but cannot convert, or pixels that fail late
-        raise CorruptImage(f"image {name}: cannot use its {image.mode} pixels ({exc})") from None
+    return image
 
 
 def _check_pixels(image: Image.Image, name: str, max_pixels: int | None) -> None:

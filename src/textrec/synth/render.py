@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from textrec.errors import TextrecError, reject_unknown
 from textrec.synth.fontinfo import FontInfo, bundled_fonts, user_fonts
@@ -253,7 +253,7 @@ class Renderer:
         if not folder:
             return [], []
         from textrec.data.sources import IMAGE_SUFFIXES
-        from textrec.preprocess import MAX_PIXELS, to_grayscale
+        from textrec.preprocess import open_image, to_grayscale
 
         root = BUNDLED_BACKGROUNDS if folder == "bundled" else Path(folder)
         if not root.is_dir():
@@ -266,12 +266,8 @@ class Renderer:
         skipped = 0
         for path in files:
             try:
-                with Image.open(path) as image:
-                    if image.width * image.height > MAX_PIXELS:
-                        raise ValueError(f"{image.width}x{image.height} pixels")
-                    image.draft("RGB", (512, 512))  # a JPEG decodes at a fraction of its size
-                    rgb = ImageOps.exif_transpose(image).convert("RGB")
-            except (OSError, ValueError, Image.DecompressionBombError):
+                rgb = open_image(path).convert("RGB")
+            except (TextrecError, ValueError, OSError):  # open_image's checks, or a mode that cannot be RGB
                 skipped += 1
                 continue
             rgb.thumbnail((512, 512))
