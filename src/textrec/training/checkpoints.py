@@ -26,12 +26,9 @@ def model_from_checkpoint(run: Path, out: Path, averaged: bool = True) -> Path:
     """A model folder from a run's last.ckpt, with run/model/'s config: the moving average of the weights
     (train.ema; the only weights of a run without it) or, with `averaged=False`, the last step's own, so
     the two can be compared on any benchmark."""
-    import json
-
-    from safetensors.torch import save_file
-
     from textrec.errors import TextrecError
-    from textrec.modelfile import CONFIG, WEIGHTS
+    from textrec.model_io import load_model, save_model
+    from textrec.modelfile import CONFIG
 
     checkpoint_path, config_path = run / "checkpoints" / "last.ckpt", run / "model" / CONFIG
     for needed in (checkpoint_path, config_path):
@@ -42,16 +39,13 @@ def model_from_checkpoint(run: Path, out: Path, averaged: bool = True) -> Path:
     if key not in checkpoint:
         raise TextrecError(f"{checkpoint_path} has no last-step weights beside the average: train.ema was off")
     prefix = "network."
-    tensors = {k[len(prefix):]: v.contiguous() for k, v in checkpoint[key].items() if k.startswith(prefix)}
-    config = json.loads(config_path.read_text())
+    network, config = load_model(run / "model")  # the run's network and config, to be given these weights
+    network.load_state_dict({k[len(prefix):]: v for k, v in checkpoint[key].items() if k.startswith(prefix)})
     config["training"] = dict(config.get("training", {}), step=checkpoint["global_step"],
                               weights="moving average" if averaged else "last step")
     for stale in ("val_cer", "val_acc", "epoch"):  # scores of run/model/'s weights, not these
         config["training"].pop(stale, None)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
-    atomic_write(out / CONFIG, lambda tmp: tmp.write_text(json.dumps(config, indent=2) + "\n"))
-    return out
+    return save_model(out, network, config)
 
 
 def main() -> None:
