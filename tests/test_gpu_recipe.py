@@ -66,7 +66,7 @@ def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path,
                              "--config", str(tmp_path / "gpu.yaml")], env=env, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "blocked" not in result.stderr
+    assert "blocked" not in result.stderr and "without the moving average" not in result.stdout
     assert ("distilling from" in result.stdout) == (name in ("default-en-lwf", "lstm1-distill"))
     assert ("the first 1 of 2 recurrent layers" in result.stdout) == (name == "lstm1-distill")
     assert ("added convs start as identities" in result.stdout) == (name == "deeper")
@@ -107,3 +107,19 @@ def test_blocker_really_blocks(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     result = subprocess.run([sys.executable, "-c", "import rapidfuzz"], env=env, capture_output=True, text=True)
     assert result.returncode != 0 and "blocked" in result.stderr
+
+
+def test_recipe_trains_without_the_moving_average_on_a_lightning_that_lacks_it(monkeypatch, capsys):
+    """The GPU configs ask for train.ema; an older Lightning there drops it with a line instead of failing the run."""
+    import lightning.pytorch.callbacks
+
+    spec = importlib.util.spec_from_file_location("gpu_train", ROOT / "recipes" / "gpu" / "train.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    config = load_config(ROOT / "configs" / "gpu" / "default-en.yaml")
+    assert config.train.ema == 0.999
+    recipe.keep_ema_if_available(config)
+    assert config.train.ema == 0.999 and capsys.readouterr().out == ""
+    monkeypatch.delattr(lightning.pytorch.callbacks, "EMAWeightAveraging")
+    recipe.keep_ema_if_available(config)
+    assert config.train.ema == 0.0 and "training without the moving average" in capsys.readouterr().out

@@ -44,6 +44,18 @@ def plan(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
+def keep_ema_if_available(config) -> None:
+    """train.ema needs Lightning 2.6's EMAWeightAveraging, and the GPU machine's Lightning may be older: there the
+    run goes on without the average (said in the log) rather than spending the device time on an error."""
+    import lightning
+    import lightning.pytorch.callbacks
+
+    if config.train.ema and not hasattr(lightning.pytorch.callbacks, "EMAWeightAveraging"):
+        print(f"train.ema={config.train.ema} needs Lightning 2.6 or later; this is {lightning.__version__}: "
+              "training without the moving average", flush=True)
+        config.train.ema = 0.0
+
+
 def write_fp16(model_folder: Path, out: Path) -> Path:
     """The model folder's weights as fp16 safetensors (with its config.json) in out/model."""
     from safetensors.torch import load_file, save_file
@@ -77,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.minutes} min of training{' (dry run)' if args.dry_run else ''}", flush=True)
     print("overrides: " + " ".join(overrides), flush=True)
     config = load_config(args.config, overrides)
+    keep_ema_if_available(config)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:  # checkpoints stay on the machine; only results come back
         config.out_dir = scratch
