@@ -99,3 +99,19 @@ def test_caseless_sample_upper_cases_its_label(tmp_path):
     dataset = TextDataset(AnnotationFile(path), Charset.from_spec("alnum"), CONFIG, 4, caseless=True)
     item = dataset[0]
     assert item["label"] == "TOTAL" and item["caseless"] is True
+
+
+def test_bucketed_batches_carry_their_pools_into_the_next_epoch(tmp_path, monkeypatch):
+    """A pool holds several batches of prepared samples; a persistent worker goes on with it next epoch instead
+    of preparing a new one (with short epochs of large batches, most of the rendering was thrown away)."""
+    from textrec.data.dataset import BucketedBatches
+
+    path = write_dataset(tmp_path, [str(1000 + i) for i in range(64)])
+    dataset = TextDataset(AnnotationFile(path), Charset.from_spec("digits"), CONFIG, 4)
+    prepared = []
+    original = TextDataset.__getitem__
+    monkeypatch.setattr(TextDataset, "__getitem__", lambda self, i: prepared.append(i) or original(self, i))
+    batches = BucketedBatches([dataset], [1.0], num_batches=2, batch_size=4, collate=Collate(CONFIG), pool_batches=4)
+    used = sum(len(batch["labels"]) for _ in range(3) for batch in batches)  # three epochs of two batches
+    assert used == 3 * 2 * 4
+    assert len(prepared) == used + 3 * 4  # one pool filled once (less the batch it gave), then topped up

@@ -216,7 +216,8 @@ class BucketedBatches(Shardable, IterableDataset):
     then the pool is topped up. Padding a batch to its widest image then costs little: a word batch is not
     stretched to a URL's width, nor a line batch to the longest line (measured: about 2x faster steps).
     Each (rank, worker) reads its own slice of every source's order for the epoch: no sample twice per epoch
-    across the whole job until a source is used up."""
+    across the whole job until a source is used up (beyond the pools a worker carries over from its last epoch:
+    dropping them threw away more than half of what a short epoch of large batches rendered)."""
 
     def __init__(self, datasets: Sequence[TextDataset], weights: Sequence[float], num_batches: int,
                  batch_size: int, collate: "Collate", pool_batches: int = 4, seed: int = 0,
@@ -241,10 +242,17 @@ class BucketedBatches(Shardable, IterableDataset):
         rng = random.Random(f"{self.seed}-{epoch}-{shard}-{done}")
         orders = [IndexOrder(len(d), f"{self.seed}-{epoch}-{i}") for i, d in enumerate(self.datasets)]
         positions = [shard + shards * done * self.batch_size] * len(self.datasets)
-        pools: list[list[dict]] = [[] for _ in self.datasets]
+        pools = self._carried_pools()
         for _ in range(share):
             which = rng.choices(range(len(self.datasets)), self.weights)[0]
             yield self._batch(pools[which], which, orders[which], positions, shards, rng)
+
+    def _carried_pools(self) -> list[list[dict]]:
+        """Each source's pool, kept on this copy of the dataset: a persistent loader worker (or the main process)
+        goes on with the samples it prepared but did not use last epoch."""
+        if getattr(self, "_pools", None) is None:
+            self._pools: list[list[dict]] = [[] for _ in self.datasets]
+        return self._pools
 
     def _batch(self, pool: list[dict], which: int, order: IndexOrder, positions: list[int], shards: int,
                rng: random.Random) -> dict:
