@@ -2,8 +2,8 @@
 # The bundled default English model since 2026-11-27 (src/textrec/models/default): recipes/default-en.sh's model,
 # then 7.5 minutes of the GPU recipe and four CPU stages (benchmarks/GPU.md). Run from the repository root after
 # recipes/default-en.sh (its runs/default-en-ship/model is the start) and after the GPU run's weights are back:
-#   python recipes/gpu/pack.py                                        # here
-#   bash recipes/gpu.sh --init runs/default-en-ship/model --minutes 7.5   # on the GPU machine (the device tool)
+#   python recipes/gpu/pack.py --sroie-lines 1000 --sroie-format png  # here (that run's pack)
+#   bash recipes/gpu.sh --init runs/default-en-ship/model --minutes 7.5 --set train.ema=0   # on the GPU machine
 #   copy the run's model/ to runs/gpu-default-1/model                 # here
 #   bash recipes/default-en-gpu.sh                                    # here: about 2 hours on a 2-core CPU
 #   stage 6            configs/default-en-stage6.yaml           the GPU weights on the stage-5 mix, all receipt lines
