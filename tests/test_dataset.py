@@ -52,12 +52,40 @@ def test_collate_shapes(tmp_path):
 
 def test_every_augmentation_at_its_extreme_keeps_a_valid_image():
     extreme = AugmentConfig(p_affine=1, rotate=15, shear=0.8, p_crop=1, crop=0.3, p_stretch=1, stretch=0.6,
-                            p_blur=1, blur=3, p_contrast=1, contrast=1, p_noise=1, noise=0.5, p_invert=1)
+                            p_blur=1, blur=3, p_contrast=1, contrast=1, p_noise=1, noise=0.5, p_invert=1,
+                            p_perspective=1, perspective=0.45, p_low_res=1, low_res=0.05, p_jpeg=1, jpeg=1)
     augmenter = Augmenter(extreme)
     for seed in range(30):
         augmenter.rng.seed(seed)
         image = augmenter(render("augment me", seed=seed))
         assert image.mode == "L" and image.width > 0 and image.height > 0
+
+
+def test_perspective_keeps_the_whole_word_and_low_res_loses_detail():
+    """Perspective moves the corners inwards and cuts out the box around them: marks in all four corners of the
+    crop survive (zooming into an inner quadrilateral would cut them off). Low resolution keeps the size and
+    blurs away a 1-pixel pattern."""
+    import numpy as np
+    from PIL import Image
+
+    marked = np.full((50, 200), 255, np.uint8)
+    for rows in (slice(0, 8), slice(-8, None)):
+        for cols in (slice(0, 8), slice(-8, None)):
+            marked[rows, cols] = 0
+    augmenter = Augmenter(AugmentConfig(perspective=0.3))
+    for seed in range(20):
+        augmenter.rng.seed(seed)
+        seen = np.asarray(augmenter._perspective(Image.fromarray(marked)))
+        h, w = seen.shape
+        assert w < 200 or h < 50
+        quadrants = [seen[rows, cols] for rows in (slice(0, h // 2), slice(h // 2, None))
+                     for cols in (slice(0, w // 2), slice(w // 2, None))]
+        assert all((q < 128).any() for q in quadrants), seed
+    checks = (np.indices((40, 120)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    small = Augmenter(AugmentConfig(low_res=0.3))
+    small.rng.seed(1)
+    blurred = small._low_res(Image.fromarray(checks))
+    assert blurred.size == (120, 40) and np.asarray(blurred).std() < 0.5 * checks.std()
 
 
 def test_mixed_sources_are_drawn_by_weight(tmp_path):

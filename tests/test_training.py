@@ -430,3 +430,21 @@ def test_ema_on_a_lightning_without_the_callback_is_named(monkeypatch):
     monkeypatch.delattr(lightning.pytorch.callbacks, "EMAWeightAveraging")
     with pytest.raises(TextrecError, match="train.ema needs Lightning 2.6"):
         averaged_weights(0.99)
+
+
+def test_a_source_changes_the_augmentation_for_itself_only(digits_data):
+    """data.train[i].augment is merged over data.augment for that source (e.g. no perspective on receipt lines);
+    the other sources keep the run's own."""
+    from textrec.training.config import load_config
+    from textrec.training.run import RecognizeTask
+
+    path = digits_data["train"]
+    config = load_config(None, [f"model.network={TINY_NETWORK}", "model.charset=digits", "data.batches=mixed",
+                                f"data.train=[{{path: {path}}}, {{path: {path}, augment: {{p_perspective: 0.0}}}}]",
+                                "data.augment={p_perspective: 0.4, p_noise: 0.2}", "data.num_workers=0"])
+    plain, changed = RecognizeTask(config).train_loader.dataset.datasets
+    assert plain.augmenter.config.p_perspective == 0.4 and changed.augmenter.config.p_perspective == 0.0
+    assert plain.augmenter.config.p_noise == changed.augmenter.config.p_noise == 0.2
+    config.data.augment = None  # no run-wide augmentation: only the source that asks for some gets it
+    plain, changed = RecognizeTask(config).train_loader.dataset.datasets
+    assert plain.augmenter is None and changed.augmenter.config.p_perspective == 0.0

@@ -3,6 +3,7 @@ and a range in one config, so a dataset can be given more or less of it. Written
 is no CPU torchvision here, and these few effects are all text recognition needs."""
 from __future__ import annotations
 
+import io
 import math
 import random
 from dataclasses import asdict, dataclass
@@ -30,6 +31,14 @@ class AugmentConfig:
     p_noise: float = 0.3
     noise: float = 0.08  # std of Gaussian noise, in [0, 1] intensity units
     p_invert: float = 0.0
+    # a word photographed at an angle, small, then compressed (real crops never show it otherwise); off by
+    # default, and drawn only when on, so configs without them augment exactly as before
+    p_perspective: float = 0.0
+    perspective: float = 0.15  # each corner moved inwards by up to this share of the width and height
+    p_low_res: float = 0.0
+    low_res: float = 0.4  # shrunk to between this share of its size and all of it (never under 8 px high), then back
+    p_jpeg: float = 0.0
+    jpeg: int = 30  # lowest JPEG quality (up to 90)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "AugmentConfig":
@@ -52,6 +61,14 @@ class Augmenter:
             image = self._crop(image)
         if rng.random() < c.p_affine:
             image = self._affine(image)
+        if c.p_perspective and rng.random() < c.p_perspective:
+            image = self._perspective(image)
+        if c.p_low_res and rng.random() < c.p_low_res:
+            image = self._low_res(image)
+        if c.p_jpeg and rng.random() < c.p_jpeg:
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=rng.randint(min(c.jpeg, 90), 90))
+            image = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
         if rng.random() < c.p_stretch:
             factor = 1 + rng.uniform(-c.stretch, c.stretch)
             image = image.resize((max(1, round(image.width * factor)), image.height), Image.Resampling.BILINEAR)
@@ -86,6 +103,27 @@ class Augmenter:
                       (max(-box[0], 0), max(-box[1], 0)))
         return cropped
 
+    def _perspective(self, image: Image.Image) -> Image.Image:
+        """The whole word seen from the side: its corners moved inwards by random amounts, cut out by the box
+        around them as a detector would (no letter is cut off, unlike zooming into an inner quadrilateral)."""
+        w, h, f, rng = image.width, image.height, self.config.perspective, self.rng
+        dx, dy = (lambda: rng.uniform(0, f) * w), (lambda: rng.uniform(0, f) * h)  # noqa: E731
+        corners = [(dx(), dy()), (dx(), h - dy()), (w - dx(), h - dy()), (w - dx(), dy())]
+        left, top = min(x for x, _ in corners), min(y for _, y in corners)
+        size = (max(2, round(max(x for x, _ in corners) - left)), max(2, round(max(y for _, y in corners) - top)))
+        landed = [(x - left, y - top) for x, y in corners]
+        fill = int(np.median(np.asarray(image)[[0, -1]]))
+        coefficients = perspective_coefficients(landed, [(0, 0), (0, h), (w, h), (w, 0)])
+        return image.transform(size, Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BILINEAR,
+                               fillcolor=fill)
+
+    def _low_res(self, image: Image.Image) -> Image.Image:
+        """Detail lost as in a small word far from the camera: down, then back up to the same size."""
+        w, h = image.size
+        factor = max(self.rng.uniform(self.config.low_res, 1.0), min(1.0, 8 / h))
+        small = image.resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.BILINEAR)
+        return small.resize((w, h), Image.Resampling.BILINEAR)
+
     def _affine(self, image: Image.Image) -> Image.Image:
         c, rng = self.config, self.rng
         angle = math.radians(rng.uniform(-c.rotate, c.rotate))
@@ -99,3 +137,12 @@ class Augmenter:
         data = (a, b, cx - a * cx - b * cy, d, e, cy - d * cx - e * cy)
         fill = int(np.median(np.asarray(image)[[0, -1]]))
         return image.transform(image.size, Image.Transform.AFFINE, data, Image.Resampling.BILINEAR, fillcolor=fill)
+
+
+def perspective_coefficients(output: list[tuple[float, float]], source: list[tuple[float, float]]) -> tuple[float, ...]:
+    """PIL's PERSPECTIVE coefficients that take each of four `output` points to its `source` point."""
+    rows, values = [], []
+    for (x, y), (u, v) in zip(output, source):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        values += [u, v]
+    return tuple(np.linalg.solve(np.array(rows, dtype=np.float64), np.array(values, dtype=np.float64)))

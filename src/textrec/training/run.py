@@ -53,14 +53,16 @@ def build_charset(config: RecognizeConfig, sources: list) -> Charset:
 def build_datasets(config: RecognizeConfig, charset: Charset, preprocess: PreprocessConfig,
                    train_sources: list, val_sources: list) -> tuple[DataLoader, DataLoader | None]:
     data = config.data
-    augment = AugmentConfig.from_dict(data.augment) if data.augment is not None else None
     probe = build_network(config.model.network, charset.num_classes)
     stride = probe.width_stride if probe.decoder == "ctc" else 1  # CTC needs a column per character; attention not
 
     def make(source, train: bool, spec) -> TextDataset:
-        caseless = bool(spec.get("caseless", False)) if isinstance(spec, dict) else False
-        return TextDataset(source, charset, preprocess, stride, Augmenter(augment) if train and augment else None,
-                           data.on_unknown, data.cache, caseless=caseless)
+        options = spec if isinstance(spec, dict) else {}
+        own = options.get("augment") or {}  # this source's changes to data.augment (e.g. less of a hard effect)
+        augmenter = (Augmenter(AugmentConfig.from_dict({**(data.augment or {}), **own}))
+                     if train and (data.augment is not None or own) else None)
+        return TextDataset(source, charset, preprocess, stride, augmenter, data.on_unknown, data.cache,
+                           caseless=bool(options.get("caseless", False)))
 
     train_sets = [make(s, True, spec) for s, spec in zip(train_sources, data.train)]
     weights = [float(spec.get("weight", 1.0)) if isinstance(spec, dict) else 1.0 for spec in data.train]
