@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from textrec.data.augment import perspective_coefficients
 from textrec.data.sources import IcdarQuads, open_source
 from textrec.evaluation import character_error_rate, normalize, word_accuracy
 from textrec.preprocess import background_value
@@ -68,7 +69,8 @@ def angled_low_res(image: Image.Image, rng: random.Random) -> Image.Image:
     size = (max(1, round(max(x for x, _ in corners) - left)), max(1, round(max(y for _, y in corners) - top)))
     landed = [(x - left, y - top) for x, y in corners]
     fill = int(background_value(np.asarray(image)))
-    image = image.transform(size, Image.PERSPECTIVE, perspective(landed, [(0, 0), (0, h), (w, h), (w, 0)]),
+    coefficients = perspective_coefficients(landed, [(0, 0), (0, h), (w, h), (w, 0)])
+    image = image.transform(size, Image.PERSPECTIVE, coefficients,
                             Image.BILINEAR, fillcolor=fill)
     w, h = size
     factor = rng.uniform(0.4, 0.6)
@@ -76,15 +78,6 @@ def angled_low_res(image: Image.Image, rng: random.Random) -> Image.Image:
     buffer = io.BytesIO()
     small.resize((w, h), Image.BILINEAR).save(buffer, format="JPEG", quality=rng.randint(30, 60))
     return Image.open(io.BytesIO(buffer.getvalue())).convert("L")
-
-
-def perspective(output: list[tuple[float, float]], source: list[tuple[float, float]]) -> tuple[float, ...]:
-    """PIL's PERSPECTIVE coefficients that take each `output` point to its `source` point."""
-    rows, values = [], []
-    for (x, y), (u, v) in zip(output, source):
-        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
-        values += [u, v]
-    return tuple(np.linalg.solve(np.array(rows, dtype=np.float64), np.array(values, dtype=np.float64)))
 
 
 def sets() -> dict[str, tuple[list[Image.Image], list[str], str]]:
