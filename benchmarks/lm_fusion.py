@@ -1,8 +1,10 @@
 """How much the character language model helps, and at what weight: decode the same network outputs greedily,
-by beam search alone, and by beam search with the LM at each (weight, bonus), on the validation words.
+by beam search alone, and by beam search with the LM at each (weight, bonus[, word bonus]), on the validation
+words.
 
     python benchmarks/lm_fusion.py                                   # tune: 300 held-out IIIT5K train words
     python benchmarks/lm_fusion.py --set test --grid 0.5:0.5         # then check the chosen pair once on test
+    python benchmarks/lm_fusion.py --grid 0.5:0.5:0 0.5:0.5:1        # a bonus per known word (the LM's word list)
 
 The network runs once per image; only the decoding changes between rows. The weights are chosen on `val`
 (the default model's validation words, never trained on), not on test. Needs ../shared/data.
@@ -34,20 +36,11 @@ def validation_words() -> tuple[list, list[str], list[str]]:
 
 
 def network_outputs(recognizer: Recognizer, images: list) -> list[tuple[np.ndarray, int]]:
-    """(logits, valid frames) per image, in input order."""
-    outputs: list = []
+    """(logits, valid frames) per image, in input order (read_sorted puts each batch's results back in place)."""
+    def logits(batch, widths):
+        return list(zip(*recognizer.logits(batch, widths)))
 
-    def keep(batch, widths):
-        logits, lengths = recognizer.logits(batch, widths)
-        outputs.extend(zip(logits, lengths))
-        return [None] * len(batch)
-
-    order = sorted(range(len(images)), key=lambda i: images[i].shape[1])
-    read_sorted(images, recognizer.preprocess, keep, batch_size=64)
-    result = [None] * len(images)
-    for i, output in zip(order, outputs):
-        result[i] = output
-    return result
+    return read_sorted(images, recognizer.preprocess, logits, batch_size=64)
 
 
 def main() -> None:
@@ -56,7 +49,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="default: the bundled model (and its lm.npz)")
     parser.add_argument("--lm", type=Path, default=None, help="language model file (default: the model's)")
     parser.add_argument("--grid", nargs="+", default=["0.3:0", "0.5:0", "0.5:0.5", "0.5:1", "0.8:1", "0.8:2", "1:2"],
-                        help="weight:bonus pairs")
+                        help="weight:bonus or weight:bonus:word_bonus")
     parser.add_argument("--beam", type=int, default=10)
     args = parser.parse_args()
     recognizer = Recognizer(args.model, decoder="greedy")
@@ -68,8 +61,10 @@ def main() -> None:
     print(f"{len(images)} images of {args.set}, beam {args.beam}\n")
     print("| decoding | accuracy | CER | decoding ms/image |\n| --- | --- | --- | --- |")
     rows = [("greedy", "greedy", None), ("beam, no LM", "beam", None)]
-    rows += [(f"beam + LM, weight {w}, bonus {b}", "lm", (float(w), float(b)))
-             for w, b in (pair.split(":") for pair in args.grid)]
+    for spec in args.grid:
+        weights = tuple(float(x) for x in spec.split(":"))
+        words = f", word bonus {weights[2]:g}" if len(weights) > 2 else ""
+        rows.append((f"beam + LM, weight {weights[0]:g}, bonus {weights[1]:g}{words}", "lm", weights))
     for label, method, weights in rows:
         start = time.perf_counter()
         texts = []

@@ -77,6 +77,30 @@ def test_save_and_load_round_trip_without_pickle(lm, tmp_path):
         CharLM.load(tmp_path / "missing.npz")
 
 
+def test_the_file_keeps_the_words_it_was_counted_from(lm, tmp_path):
+    assert lm.words == set(WORDS)
+    lm.save(tmp_path / "lm.npz")
+    assert CharLM.load(tmp_path / "lm.npz").words == set(WORDS)
+    with np.load(tmp_path / "lm.npz") as data:  # a file from before the words were kept: loads, knows no words
+        np.savez(tmp_path / "old.npz", **{k: data[k] for k in data.files if k != "words"})
+    assert CharLM.load(tmp_path / "old.npz").words == frozenset()
+    with pytest.raises(TextrecError, match="'he7lo'"):
+        CharLM(list(lm.rows), np.stack(list(lm.rows.values())), lm.order, ["hello", "he7lo"])
+
+
+def test_word_bonus_prefers_a_known_word_the_letters_alone_do_not(lm):
+    # "hellow" is all plausible letter runs to the n-gram (hello, yellow, hollow); only the word list knows
+    # it is not a word
+    probs = reading({"h": 0.9}, {"e": 0.9}, {"l": 0.9}, {"l": 0.9}, {"o": 0.9}, {"w": 0.5})
+    plain = LanguageFusion(lm, CHARSET, 0.5, 0.5)
+    assert beam_decode(probs, CHARSET, fusion=plain).text == "hellow"
+    assert beam_decode(probs, CHARSET, fusion=LanguageFusion(lm, CHARSET, 0.5, 0.5, 1.0)).text == "hello"
+    line = reading(*[{c: 0.9} for c in "hello"], {"w": 0.5}, *[{c: 0.9} for c in " world"])
+    assert beam_decode(line, CHARSET, fusion=plain).text == "hellow world"
+    # the first word of a line gets its bonus where it ends, so the beam keeps it through the rest of the line
+    assert beam_decode(line, CHARSET, fusion=LanguageFusion(lm, CHARSET, 0.5, 0.5, 1.0)).text == "hello world"
+
+
 def test_fusion_tips_a_close_call_toward_the_word(lm):
     probs = reading({"h": 0.9}, {"c": 0.55, "e": 0.4}, {"l": 0.9}, {"l": 0.9}, {"o": 0.9})
     assert greedy_decode(probs, CHARSET).text == "hcllo"
@@ -119,10 +143,13 @@ def test_decode_batch_searches_only_doubtful_readings_and_bounds_its_cache(lm):
 
 def test_the_config_names_the_file_inside_the_model_folder(lm, tmp_path):
     lm.save(tmp_path / "lm.npz")
-    loaded, weight, bonus = load_language_model({"language_model": {"file": "lm.npz", "weight": 0.7}}, tmp_path)
-    assert isinstance(loaded, CharLM) and (weight, bonus) == (0.7, 0.5)
+    loaded, weight, bonus, word_bonus = load_language_model({"language_model": {"file": "lm.npz", "weight": 0.7}},
+                                                            tmp_path)
+    assert isinstance(loaded, CharLM) and (weight, bonus, word_bonus) == (0.7, 0.5, 0.0)
+    assert load_language_model({"language_model": {"file": "lm.npz", "word_bonus": 1.5}}, tmp_path)[3] == 1.5
     for bad, message in [({"file": "../lm.npz"}, "plain file name"), ({"file": 3}, "'file' name"),
-                         ({"file": "lm.npz", "weight": "x"}, "numbers"), ({"file": "other.npz"}, "other.npz")]:
+                         ({"file": "lm.npz", "weight": "x"}, "numbers"), ({"file": "other.npz"}, "other.npz"),
+                         ({"file": "lm.npz", "word_bonus": [1]}, "numbers")]:
         with pytest.raises(TextrecError, match=message):
             load_language_model({"language_model": bad}, tmp_path)
     with pytest.raises(TextrecError, match="has none"):

@@ -48,14 +48,15 @@ def test_build_out_writes_a_language_model_of_english(tmp_path):
 def test_build_attach_puts_it_into_the_model_and_the_model_decodes_with_it(model):
     from textrec.recognizer import Recognizer
 
-    result = lm("build", "--attach", model, "--weight", "0.3", "--bonus", "0.7", *SMALL)
+    result = lm("build", "--attach", model, "--weight", "0.3", "--bonus", "0.7", "--word-bonus", "1.5", *SMALL)
     assert result.exit_code == 0, result.output
     spec = json.loads((model / "config.json").read_text())["language_model"]
-    assert spec == {"file": "lm.npz", "weight": 0.3, "bonus": 0.7,
+    assert spec == {"file": "lm.npz", "weight": 0.3, "bonus": 0.7, "word_bonus": 1.5,
                     "built": {"words": 400, "order": 3, "power": 0.5, "min_count": 2.0}}
     recognizer = Recognizer(model)  # --decoder auto picks the language model the config names
     assert recognizer.decoder == "lm" and recognizer.lm.order == 3
-    assert (recognizer.fusion.weight, recognizer.fusion.bonus) == (0.3, 0.7)
+    assert (recognizer.fusion.weight, recognizer.fusion.bonus, recognizer.fusion.word_bonus) == (0.3, 0.7, 1.5)
+    assert "the" in recognizer.lm.words and len(recognizer.lm.words) > 300  # the words it was counted from
 
 
 def test_attach_copies_a_built_file_and_reweighs_without_rebuilding(model, tmp_path):
@@ -64,7 +65,7 @@ def test_attach_copies_a_built_file_and_reweighs_without_rebuilding(model, tmp_p
     assert result.exit_code == 0, result.output
     assert (model / "lm.npz").read_bytes() == (tmp_path / "en.npz").read_bytes()
     config = json.loads((model / "config.json").read_text())
-    assert config["language_model"] == {"file": "lm.npz", "weight": 0.2, "bonus": 0.5}
+    assert config["language_model"] == {"file": "lm.npz", "weight": 0.2, "bonus": 0.5, "word_bonus": 1.0}
 
     assert lm("build", "--attach", model, *SMALL).exit_code == 0
     assert lm("attach", model, "--weight", "0.9").exit_code == 0  # the folder's own file, new weight

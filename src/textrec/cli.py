@@ -466,6 +466,7 @@ def synth(
     typer.echo(f"wrote {written} samples to {out}")
 
 
+WORD_BONUS = 1.0  # per known word, chosen on validation (benchmarks/RESULTS.md, "The language model in the decoder")
 lm_app = typer.Typer(no_args_is_help=True, help="The character language model the beam search weighs in: "
                      "build it from English word frequencies and attach it to a model.")
 app.add_typer(lm_app, name="lm")
@@ -475,10 +476,11 @@ app.add_typer(lm_app, name="lm")
 @friendly
 def lm_build(
     attach: Optional[Path] = typer.Option(None, "--attach", help="Model folder: write lm.npz there and name it, "
-                                          "with --weight and --bonus, in its config.json."),
+                                          "with --weight, --bonus and --word-bonus, in its config.json."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Only write the language model to this .npz file."),
     weight: float = typer.Option(0.5, help="LM weight in the beam search (with --attach)."),
     bonus: float = typer.Option(0.5, help="Score bonus per letter (with --attach)."),
+    word_bonus: float = typer.Option(WORD_BONUS, help="Score bonus per known word (with --attach)."),
     words: int = typer.Option(100_000, help="Most frequent English words to count."),
     order: int = typer.Option(6, help="n: letters of context + 1."),
     power: float = typer.Option(0.5, help="Word weight = frequency ** power (0: every word once)."),
@@ -488,9 +490,9 @@ def lm_build(
     from textrec.training.language_model import build_file, build_into
 
     if attach is not None and out is None:
-        written = build_into(attach, weight, bonus, words, order, power, min_count)
+        written = build_into(attach, weight, bonus, words, order, power, min_count, word_bonus)
         typer.echo(f"wrote {written} ({written.stat().st_size / 1e6:.2f} MB)")
-        _lm_attached(attach, weight, bonus)
+        _lm_attached(attach, weight, bonus, word_bonus)
     elif out is not None and attach is None:
         lm = build_file(out, words, order, power, min_count)
         typer.echo(f"{len(lm.rows)} contexts, order {order}, {out.stat().st_size / 1e6:.2f} MB: {out}")
@@ -506,17 +508,19 @@ def lm_attach(
                                       "copied into the folder; without it the folder's own lm.npz is re-weighed."),
     weight: float = typer.Option(0.5, help="LM weight in the beam search."),
     bonus: float = typer.Option(0.5, help="Score bonus per letter."),
+    word_bonus: float = typer.Option(WORD_BONUS, help="Score bonus per known word (a file built before word "
+                                     "lists were kept has none, and gets no bonus)."),
 ) -> None:
     """Attach a built language model to a model folder, or change the fusion weights of the one it has."""
     from textrec.training.language_model import attach_file
 
-    attach_file(model, weight, bonus, lm)
-    _lm_attached(model, weight, bonus)
+    attach_file(model, weight, bonus, lm, word_bonus)
+    _lm_attached(model, weight, bonus, word_bonus)
 
 
-def _lm_attached(model: Path, weight: float, bonus: float) -> None:
-    typer.echo(f"attached to {model} (weight {weight}, bonus {bonus}); re-export the model's ONNX copy so it "
-               "carries the same config")
+def _lm_attached(model: Path, weight: float, bonus: float, word_bonus: float) -> None:
+    typer.echo(f"attached to {model} (weight {weight}, bonus {bonus}, word bonus {word_bonus}); re-export the "
+               "model's ONNX copy so it carries the same config")
 
 
 def main() -> None:

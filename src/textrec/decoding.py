@@ -100,19 +100,22 @@ class _Trie:
 
 class LanguageFusion:
     """Shallow fusion of a character language model into the beam search: a reading ranks by
-    log P_ctc + weight * log P_lm + bonus * letters (the bonus offsets the LM's pull towards short readings).
+    log P_ctc + weight * log P_lm + bonus * letters + word_bonus * known words (the letter bonus offsets the LM's
+    pull towards short readings; a word counts as known when the LM's word list has it, at least MIN_KNOWN letters).
     A prefix's LM score depends on the prefix alone, so one fusion (and its cache) serves every reading of a
     recognizer; the cache is emptied when it grows past `max_cache` prefixes. Prefixes are strings of class
     indices (`chr(k)`): a string caches its hash, a tuple hashes all its items at every lookup."""
 
     max_cache = 200_000
 
-    def __init__(self, lm: CharLM, charset: Charset, weight: float = 0.5, bonus: float = 0.5):
-        self.lm, self.weight, self.bonus = lm, weight, bonus
+    def __init__(self, lm: CharLM, charset: Charset, weight: float = 0.5, bonus: float = 0.5,
+                 word_bonus: float = 0.0):
+        self.lm, self.weight, self.bonus, self.word_bonus = lm, weight, bonus, word_bonus
         self.symbols = {chr(i + 1): lm.symbol(ch) for i, ch in enumerate(charset.chars)}
         self.suffix = max(lm.order - 1, 0)  # the context a row depends on: rows cached per suffix, not per word
-        # prefix -> (weighted LM score so far, the word being read or None between words). trim swaps in a new
-        # dict instead of clearing this one, so a reading under way on another thread (the server's) loses nothing
+        # prefix -> (weighted LM score so far, the letters of the word being read or None between words). trim swaps
+        # in a new dict instead of clearing this one, so a reading under way on another thread (the server's) loses
+        # nothing
         self.states: dict[str, tuple[float, str | None]] = {"": (0.0, None)}
         self.rows: dict[str, list[float]] = {}
 
@@ -120,24 +123,31 @@ class LanguageFusion:
         if len(self.states) > self.max_cache:
             self.states, self.rows = {"": (0.0, None)}, {}
 
-    def _row(self, context: str) -> list[float]:
+    def _row(self, word: str) -> list[float]:
+        """The LM's row after the letters `word` (case-folded) at the start of a word."""
+        context = (START + word)[-self.suffix:] if self.suffix else ""
         row = self.rows.get(context)
         if row is None:
             row = self.rows[context] = self.lm.row(context).tolist()
         return row
 
+    def _ending(self, word: str) -> float:
+        """What a word scores for ending here: the LM's word end, and the bonus if it is a known word."""
+        known = len(word) >= MIN_KNOWN and word in self.lm.words
+        return self.weight * self._row(word)[END] + (self.word_bonus if known else 0.0)
+
     def _state(self, prefix: str) -> tuple[float, str | None]:
         state = self.states.get(prefix)
         if state is None:
-            score, context = self._state(prefix[:-1])
+            score, word = self._state(prefix[:-1])
             symbol = self.symbols.get(prefix[-1])
             if symbol is not None:
-                context = context or START
-                score += self.weight * self._row(context)[symbol] + self.bonus
-                context = (context + ALPHABET[symbol])[-self.suffix:] if self.suffix else ""
-            elif context is not None:  # a non-letter ends the word: score the ending
-                score, context = score + self.weight * self._row(context)[END], None
-            state = self.states[prefix] = (score, context)
+                word = word or ""
+                score += self.weight * self._row(word)[symbol] + self.bonus
+                word += ALPHABET[symbol]
+            elif word is not None:  # a non-letter ends the word: score the ending
+                score, word = score + self._ending(word), None
+            state = self.states[prefix] = (score, word)
         return state
 
     def partial(self, prefix: str) -> float:
@@ -145,8 +155,11 @@ class LanguageFusion:
 
     def final(self, prefix: str) -> float:
         """The score of a complete reading: a word still open at the end is scored as ending there."""
-        score, context = self._state(prefix)
-        return score + (self.weight * self._row(context)[END] if context is not None else 0.0)
+        score, word = self._state(prefix)
+        return score + (self._ending(word) if word is not None else 0.0)
+
+
+MIN_KNOWN = 2  # letters a known word needs for the word bonus: a lone letter in a code is not pulled to "a" or "i"
 
 
 Peak = tuple  # (probability, frame, the previous character's Peak or None): one per character of a prefix

@@ -89,9 +89,9 @@ def read_sorted(arrays: Sequence[np.ndarray], preprocess: PreprocessConfig,
 DECODERS = ("auto", "greedy", "beam", "lm")  # auto: lm when the model comes with a language model, else greedy
 
 
-def load_language_model(config: dict, folder: Path | None) -> tuple[CharLM, float, float]:
+def load_language_model(config: dict, folder: Path | None) -> tuple[CharLM, float, float, float]:
     """The model's character language model and its fusion weights, from config["language_model"]:
-    {"file": a file name in the model's folder, "weight": ..., "bonus": ...}."""
+    {"file": a file name in the model's folder, "weight": ..., "bonus": ..., "word_bonus": ... (0 if absent)}."""
     spec = config.get("language_model")
     if spec is None:
         raise TextrecError("--decoder lm needs a model that comes with a language model; this one has none")
@@ -102,13 +102,15 @@ def load_language_model(config: dict, folder: Path | None) -> tuple[CharLM, floa
         raise TextrecError(f"config 'language_model' file must be a plain file name in the model folder, got {name!r}")
     try:
         weight, bonus = float(spec.get("weight", 0.5)), float(spec.get("bonus", 0.5))
+        word_bonus = float(spec.get("word_bonus", 0.0))
     except (TypeError, ValueError):
-        raise TextrecError(f"config 'language_model' weight and bonus must be numbers, got {spec!r:.80}") from None
+        raise TextrecError(f"config 'language_model' weight, bonus and word_bonus must be numbers, "
+                           f"got {spec!r:.80}") from None
     path = inside(folder or Path("."), name, "config 'language_model' file")  # a stranger's config stays in its folder
     if not path.is_file():
         raise TextrecError(f"language model {path} not found (the model's config names it); "
                            "read with --decoder greedy to go without it")
-    return _load_lm(str(path.resolve())), weight, bonus
+    return _load_lm(str(path.resolve())), weight, bonus, word_bonus
 
 
 @functools.lru_cache(maxsize=4)
@@ -166,10 +168,10 @@ class BatchReader:
             raise TextrecError("--decoder lm fuses a language model into CTC beam search; this model has an "
                                "attention decoder")
         self.lm: CharLM | None = None
-        weight = bonus = 0.0
+        weight = bonus = word_bonus = 0.0
         if wants_lm:
-            self.lm, weight, bonus = load_language_model(config, folder)
-        self.fusion = LanguageFusion(self.lm, self.charset, weight, bonus) if self.lm else None
+            self.lm, weight, bonus, word_bonus = load_language_model(config, folder)
+        self.fusion = LanguageFusion(self.lm, self.charset, weight, bonus, word_bonus) if self.lm else None
         if wants_lm:
             self.decoder = "lm"
         elif self.lexicon is not None:

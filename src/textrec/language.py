@@ -5,10 +5,15 @@ knows which letter sequences English words are made of tips those close calls. I
 case-folded, one word at a time (space, digits and punctuation end a word), so names, codes and numbers are left
 to the recognizer. Stored as a plain .npz (context strings and a table of log-probabilities): no pickle, numpy
 only, so the torch-free runtime uses it too. Built by textrec.training.language_model from wordfreq's word list.
+
+The file also carries the words it was counted from (`words`): an n-gram scores a close misspelling of a word
+nearly as high as the word (six letters of context do not see the whole word), so the beam search adds a bonus
+for each whole known word a reading spells (`LanguageFusion`'s `word_bonus`).
 """
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +28,7 @@ START = "^"  # marks the start of a word in a context
 class CharLM:
     """P(next letter | up to order-1 letters before it), backed off to the longest context it has seen."""
 
-    def __init__(self, contexts: list[str], logprobs: np.ndarray, order: int):
+    def __init__(self, contexts: list[str], logprobs: np.ndarray, order: int, words: Iterable[str] = ()):
         if logprobs.shape != (len(contexts), len(ALPHABET) + 1):
             raise TextrecError(f"language model table is {logprobs.shape}, "
                                f"expected ({len(contexts)}, {len(ALPHABET) + 1})")
@@ -32,20 +37,30 @@ class CharLM:
         if "" not in self.rows:
             raise TextrecError("language model has no empty context (unigram row)")
         self.index = {c: i for i, c in enumerate(ALPHABET)}
+        self.words = frozenset(words)  # case-folded words of ALPHABET; empty for a file built before they were kept
+        if "" in self.words or not set("".join(self.words)) <= self.index.keys():  # one pass: loads stay fast
+            strange = next(w for w in self.words if not w or any(c not in self.index for c in w))
+            raise TextrecError(f"language model word {strange!r:.40} is not spelled from its alphabet")
 
     @classmethod
     def load(cls, path: str | Path) -> "CharLM":
         try:
             check_archive(path)
             with np.load(path, allow_pickle=False) as data:
-                return cls([str(c) for c in data["contexts"]], data["logprobs"], int(data["order"]))
+                words = data["words"].tobytes().decode().split("\n") if "words" in data.files else []
+                return cls([str(c) for c in data["contexts"]], data["logprobs"], int(data["order"]), words)
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # missing, cut short, not ours
             raise TextrecError(f"cannot read language model {path}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
         contexts = sorted(self.rows)
-        np.savez_compressed(path, contexts=np.array(contexts), order=np.array(self.order),
-                            logprobs=np.stack([self.rows[c] for c in contexts]).astype(np.float16))
+        # the words as one newline-joined UTF-8 byte array: a third of the size of numpy's fixed-width strings
+        arrays: dict[str, np.ndarray] = {
+            "contexts": np.array(contexts), "order": np.array(self.order),
+            "logprobs": np.stack([self.rows[c] for c in contexts]).astype(np.float16)}
+        if self.words:
+            arrays["words"] = np.frombuffer("\n".join(sorted(self.words)).encode(), dtype=np.uint8)
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]  # the stub fears a key "allow_pickle"
 
     def row(self, context: str) -> np.ndarray:
         """Log-probabilities of each letter (and the end) after `context` (START-prefixed at a word start)."""

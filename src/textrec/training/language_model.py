@@ -60,7 +60,7 @@ def build(words: dict[str, float], order: int = 6, min_count: float = 2.0) -> Ch
         lower = np.full(size, 1.0 / size) if not context else longest_suffix_row(rows, context[1:])
         types = float((seen > 0).sum())
         rows[context] = (seen + types * lower) / (seen.sum() + types)
-    return CharLM(list(rows), np.log(np.stack(list(rows.values()))), order)
+    return CharLM(list(rows), np.log(np.stack(list(rows.values()))), order, words)
 
 
 def build_file(out: Path, words: int, order: int, power: float, min_count: float) -> CharLM:
@@ -76,24 +76,25 @@ def build_file(out: Path, words: int, order: int, power: float, min_count: float
 
 
 def build_into(model: Path, weight: float, bonus: float, words: int, order: int, power: float,
-               min_count: float) -> Path:
+               min_count: float, word_bonus: float = 0.0) -> Path:
     """Build the English model as the model folder's lm.npz and name it, with its fusion weights, in config.json;
     returns the file written."""
     _read_config(model)  # a wrong folder is named before minutes of counting, not after
     build_file(model / LM_NAME, words, order, power, min_count)
-    attach(model, {"file": LM_NAME, "weight": weight, "bonus": bonus,
+    attach(model, {"file": LM_NAME, "weight": weight, "bonus": bonus, "word_bonus": word_bonus,
                    "built": {"words": words, "order": order, "power": power, "min_count": min_count}})
     return model / LM_NAME
 
 
-def attach_file(model: Path, weight: float, bonus: float, lm_file: Path | None = None) -> Path:
+def attach_file(model: Path, weight: float, bonus: float, lm_file: Path | None = None,
+                word_bonus: float = 0.0) -> Path:
     """Attach an already built language model: `lm_file` copied into the folder as lm.npz, or without it the
     lm.npz already there (to change the fusion weights without rebuilding); returns the folder's file."""
     config = _read_config(model)
     target = model / LM_NAME
     source = lm_file or target
     CharLM.load(source)  # a file that is not a language model is refused before the model is touched
-    spec: dict[str, Any] = {"file": LM_NAME, "weight": weight, "bonus": bonus}
+    spec: dict[str, Any] = {"file": LM_NAME, "weight": weight, "bonus": bonus, "word_bonus": word_bonus}
     if lm_file is None or (target.exists() and target.resolve() == lm_file.resolve()):
         built = (config.get("language_model") or {}).get("built")
         if built:  # the same file: its build settings still describe it
