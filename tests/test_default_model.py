@@ -87,3 +87,14 @@ def test_backend_choice_is_checked(tmp_path):
     with pytest.raises(TextrecError, match="has no model.onnx"):
         resolve_backend(tmp_path, "onnx")
     assert resolve_backend(tmp_path)[1] == "torch"  # a trained folder without an export runs on PyTorch
+
+
+def test_bundled_readers_decode_with_the_word_list_and_bonus():
+    """Both bundled models' default decoders add the bonus per known word (benchmarks/RESULTS.md, "Whole known
+    words"): the LM file carries its word list and the config (what the runtime reads) a bonus."""
+    from textrec.recognizer import bundled_models
+
+    for name in bundled_models():
+        reader = textrec.Recognizer(name)
+        assert reader.decoder == "lm" and reader.fusion is not None, name
+        assert reader.fusion.word_bonus == 1.0 and {"hello", "street", "receipt"} <= reader.lm.words, name
