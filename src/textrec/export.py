@@ -107,7 +107,10 @@ def _fixed_width(array: np.ndarray) -> np.ndarray:
 def _quantize_convolutions(plain: Path, destination: Path, input_name: str, samples: list[np.ndarray],
                            ranges: str = "percentile") -> None:
     """Static int8 for the Conv nodes (QDQ format, so onnxruntime fuses them into its int8 kernels); activation
-    ranges from histograms of the outputs on `samples`, CALIBRATION_CHUNK at a time."""
+    ranges from histograms of the outputs on `samples`, CALIBRATION_CHUNK at a time. Weights in 7 bits
+    (`reduce_range`): on CPUs without VNNI (AVX2, plain AVX-512) onnxruntime's u8 x s8 kernels add pairs of
+    products in 16 bits, which full-range weights overflow, so the same file would read worse there than where
+    it was made (benchmarks/QUANTIZATION.md); 7-bit weights cannot overflow and read alike on every CPU."""
     import logging
 
     from onnxruntime.quantization import (
@@ -139,7 +142,7 @@ def _quantize_convolutions(plain: Path, destination: Path, input_name: str, samp
     try:
         quantize_static(str(plain), str(destination), Samples(), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=list(QUANTIZED_OPS), per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=method,
+                        weight_type=QuantType.QInt8, calibrate_method=method, reduce_range=True,
                         extra_options={"CalibPercentile": CALIBRATION_PERCENTILE,
                                        "CalibStridedMinMax": min(CALIBRATION_CHUNK, len(samples))})
     finally:
