@@ -448,3 +448,17 @@ def test_a_source_changes_the_augmentation_for_itself_only(digits_data):
     config.data.augment = None  # no run-wide augmentation: only the source that asks for some gets it
     plain, changed = RecognizeTask(config).train_loader.dataset.datasets
     assert plain.augmenter is None and changed.augmenter.config.p_perspective == 0.0
+
+
+def test_bf16_on_a_cpu_without_bf16_arithmetic_trains_in_fp32_and_says_so(monkeypatch, capsys):
+    """Emulated bf16 ran many times slower than fp32 on an AVX2 CPU: the runner falls back there, not elsewhere."""
+    from textrec.training import run
+
+    monkeypatch.setattr(run, "cpu_has_bf16", lambda: False)
+    assert run.effective_precision("bf16-mixed", "cpu") == "32-true"
+    assert "no bf16 arithmetic" in capsys.readouterr().err
+    assert run.effective_precision("32-true", "cpu") == "32-true"
+    monkeypatch.setattr(run, "cpu_has_bf16", lambda: True)
+    assert run.effective_precision("bf16-mixed", "cpu") == "bf16-mixed"
+    monkeypatch.setattr(run, "cpu_has_bf16", lambda: False)
+    assert run.effective_precision("bf16-mixed", "gpu") == "bf16-mixed"  # a GPU does bf16 itself

@@ -16,6 +16,8 @@ import yaml
 
 from textrec.errors import TextrecError
 
+Precision = Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
+
 
 @dataclass
 class TrainSettings:
@@ -27,7 +29,7 @@ class TrainSettings:
     weight_decay: float = 0.01
     warmup: float = 0.1  # fraction of steps of one-cycle warm-up
     gradient_clip: float = 5.0
-    precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"] = "32-true"
+    precision: Precision = "32-true"
     early_stopping: int = 0  # patience in validations; 0 = off
     val_every: int = 1  # epochs between validations (detect: steps)
     logger: str = "tensorboard"  # tensorboard | csv | mlflow | wandb | none

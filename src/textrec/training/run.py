@@ -37,7 +37,7 @@ from textrec.training.callbacks import (
     averaged_weights,
 )
 from textrec.training.checkpoints import AtomicCheckpointIO
-from textrec.training.config import Config, DetectConfig, RecognizeConfig, as_dict
+from textrec.training.config import Config, DetectConfig, Precision, RecognizeConfig, as_dict
 from textrec.training.grow import grown_state, grows, start_as_identity
 from textrec.training.system import BaseSystem, CTCSystem, RecognitionSystem
 
@@ -92,6 +92,22 @@ def build_datasets(config: RecognizeConfig, charset: Charset, preprocess: Prepro
                                      [1.0] * len(val_sources), None, shuffle=False)
         val_loader = DataLoader(val_set, sampler=val_sampler, batch_size=batch_size, collate_fn=collate, **common)
     return train_loader, val_loader
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic itself (AVX-512 BF16 or AMX), as oneDNN sees it."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def effective_precision(precision: Precision, accelerator: str) -> Precision:
+    """The config's precision, except bf16 on a CPU without bf16 arithmetic: there it is emulated and runs many
+    times slower than fp32 (docs/training-at-scale.md), so such a run trains in fp32 and says so."""
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if on_cpu and precision.startswith("bf16") and not cpu_has_bf16():
+        print(f"train.precision {precision}: this CPU has no bf16 arithmetic (AVX-512 BF16 or AMX), so training "
+              "runs in 32-true (it would be many times slower emulated)", file=sys.stderr, flush=True)
+        return "32-true"
+    return precision
 
 
 def batch_mode(setting: str, sources: list) -> str:  # setting: checked by the typed config
@@ -388,7 +404,8 @@ def train(config: Config, resume: bool = False, callbacks: list | None = None) -
     settings = dict(max_epochs=t.max_epochs, max_steps=t.max_steps, check_val_every_n_epoch=t.val_every,
                     log_every_n_steps=10)  # the task may change these
     trainer = L.Trainer(
-        gradient_clip_val=t.gradient_clip or None, precision=t.precision, callbacks=callbacks,
+        gradient_clip_val=t.gradient_clip or None, precision=effective_precision(t.precision, t.accelerator),
+        callbacks=callbacks,
         logger=make_logger(t.logger, folder, resume), default_root_dir=str(folder), accelerator=t.accelerator,
         devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
         use_distributed_sampler=False,  # our samplers shard themselves (ShardData), by rank and worker
