@@ -3,7 +3,8 @@
 # from the package index), from the repository root, with runs/gpu-pack.tgz carried along:
 #   here first:  python recipes/gpu/pack.py          (real crops + word list into runs/gpu-pack and gpu-pack.tgz)
 #   device:      bash recipes/gpu.sh [--init runs/some-model] [--minutes 7.5] [--config configs/gpu/X.yaml]
-# Configs: default-en.yaml (fine-tune the shipped network), default-en-lwf.yaml (the same, held to the shipped
+# Configs: default-en.yaml (fine-tune the shipped network), default-en-angled.yaml (the same with real crops
+# seen at an angle, small and compressed, as CPU stage 10), default-en-lwf.yaml (the same, held to the shipped
 # model by distillation), lstm1-distill.yaml (the one-BiLSTM-layer network taught by the shipped one),
 # teacher-l.yaml (a larger network from scratch, continued from session to session, to teach the shipped size),
 # deeper.yaml (the shipped network grown by one conv in its last stage, then as default-en.yaml),

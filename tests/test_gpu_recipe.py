@@ -42,7 +42,8 @@ SHIPPED_WIDTHS, TEACHER_WIDTHS = [32, 64, 128, 256], [64, 128, 256, 384]
 
 
 @pytest.mark.parametrize("name, layers, widths", [
-    ("default-en", 2, SHIPPED_WIDTHS), ("default-en-lwf", 2, SHIPPED_WIDTHS), ("lstm1-distill", 1, SHIPPED_WIDTHS),
+    ("default-en", 2, SHIPPED_WIDTHS), ("default-en-angled", 2, SHIPPED_WIDTHS), ("default-en-lwf", 2, SHIPPED_WIDTHS),
+    ("lstm1-distill", 1, SHIPPED_WIDTHS),
     ("teacher-l", 2, TEACHER_WIDTHS), ("deeper", 2, SHIPPED_WIDTHS), ("handwriting", 2, SHIPPED_WIDTHS)])
 def test_gpu_recipe_dry_run_without_the_packages_the_gpu_machine_lacks(tmp_path, name, layers, widths):
     pack = tmp_path / "pack"
