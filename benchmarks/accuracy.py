@@ -31,6 +31,9 @@ from PIL import Image
 from textrec.data.sources import IcdarQuads
 from textrec.evaluation import character_error_rate, normalize, word_accuracy
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import cpu  # noqa: E402
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -214,7 +217,7 @@ def main() -> None:
         sys.exit(f"benchmark data not found: {DATA}")
     cores = len(os.sched_getaffinity(0))
     lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node() or 'this machine'} ({cores} core(s), "
-             f"{platform.processor() or platform.machine()}), {date.today()}", ""]
+             f"{cpu()}), {date.today()}", ""]
     engines = {}
     for key in args.engines:
         try:

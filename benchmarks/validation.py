@@ -37,7 +37,7 @@ from textrec.synth.render import Renderer, SynthConfig
 from textrec.synth.scene import arc
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import publish  # noqa: E402
+from report import cpu, publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -116,7 +116,7 @@ def main() -> None:
         sys.exit(f"data not found: {DATA}")
     data = sets()
     header = "| set | " + " | ".join(args.models) + " |"
-    lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node()}, {date.today()}", "", header,
+    lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node()} ({cpu()}), {date.today()}", "", header,
              "| --- |" + " --- |" * len(args.models)]
     scores = {name: [] for name in data}
     for model in args.models:
