@@ -42,6 +42,11 @@ def test_each_architecture_overfits_one_batch(tmp_path, arch):
     assert loss.item() < 0.05 and readings == batch["labels"]
 
 
+# The attention decoder learns digits more slowly than CTC: at 6 epochs its readings sit at the learning test's
+# bar and its int8 parity then hangs on near-ties, which flip differently on CPUs with and without VNNI.
+EPOCHS = {"vit": 6, "attn": 12}
+
+
 @pytest.fixture(scope="module", params=["vit", "attn"])
 def trained(request, digits_data, tmp_path_factory):
     from textrec.training.config import load_config
@@ -51,8 +56,8 @@ def trained(request, digits_data, tmp_path_factory):
     config = load_config(None, [
         f"out_dir={out}", f"name={request.param}", "model.charset=digits", f"model.network={TINY[request.param]}",
         f"data.train=[{{path: {digits_data['train']}}}]", f"data.val=[{{path: {digits_data['val']}}}]",
-        "data.batch_size=16", "data.num_workers=0", "data.cache=true", "train.max_epochs=6", "train.lr=0.003",
-        "train.logger=none", "train.samples_to_print=0",
+        "data.batch_size=16", "data.num_workers=0", "data.cache=true", "train.lr=0.003",
+        f"train.max_epochs={EPOCHS[request.param]}", "train.logger=none", "train.samples_to_print=0",
     ])
     return request.param, train(config) / "model"
 
