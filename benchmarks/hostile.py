@@ -38,6 +38,9 @@ from typing import NamedTuple
 import httpx
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import cpu  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 HELLO = (EXAMPLES / "hello.png").read_bytes()
@@ -578,10 +581,8 @@ def cli_table(runs: list[CliRun]) -> list[str]:
 # ---------------------------------------------------------------- the report
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
     memory = proc_meminfo_gb("MemTotal")
-    return f"{platform.node()}: {len(os.sched_getaffinity(0))} cores ({model}), {memory:.0f} GB memory"
+    return f"{platform.node()}: {len(os.sched_getaffinity(0))} cores ({cpu()}), {memory:.0f} GB memory"
 
 
 def proc_meminfo_gb(name: str) -> float:
