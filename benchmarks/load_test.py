@@ -99,15 +99,11 @@ def main() -> None:
     port = free_port()
     command = [sys.executable, "-m", "textrec.cli", "serve", "--port", str(port), "--workers", str(args.workers),
                "--log-level", "warning"] + (["--model", args.model] if args.model else [])
+    launched = time.monotonic()
     server = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        ready_s = wait_until_ready(url, launched)
         asyncio.run(level(url, images, 4, 100, 30))  # warm-up, not counted
         results, memory, total = [], {}, 0
         for clients, count in zip(args.levels, args.counts):
@@ -128,7 +124,7 @@ def main() -> None:
         server.wait(timeout=30)
     lines = [f"`{' '.join(['python', *sys.argv])}` on {platform.node() or 'this machine'}, "
              f"{len(os.sched_getaffinity(0))} cores, {date.today()}; server: textrec serve --workers {args.workers}, "
-             f"client on the same machine", "",
+             f"client on the same machine; ready {ready_s:.1f} s after launch", "",
              "| concurrent clients | requests | errors | requests/s | p50 (ms) | p99 (ms) |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in results:
@@ -142,6 +138,18 @@ def main() -> None:
     if errors:
         lines.append(f"First error: {errors[0]}")
     publish(lines, args.out)
+
+
+def wait_until_ready(url: str, launched: float, limit_s: float = 120) -> float:
+    """Seconds from launch until /readyz answers 200 (imports, model loading and the warm-up)."""
+    while time.monotonic() - launched < limit_s:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - launched
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"server not ready within {limit_s:g} s")
 
 
 def merge(a: dict, b: dict) -> dict:

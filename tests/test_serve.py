@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from tests.serving import running_server
-from textrec.serve.app import create_app
+from textrec.recognizer import load_recognizer
+from textrec.serve.app import create_app, warm_up
 from textrec.serve.batching import MicroBatcher
 from textrec.serve.settings import ServeSettings
 
@@ -181,6 +182,21 @@ def test_api_key():
         huge = httpx.post(f"{url}/predict", content=b"[" + b"{}," * 2_000_000 + b"{}]",
                           headers={"content-type": "application/json"})
         assert huge.status_code == 401
+
+
+def test_warm_up_sizes_the_network_on_full_batches_and_reads_one_crop():
+    settings = ServeSettings()
+    recognizer = load_recognizer(settings.model, settings.backend, batch_size=4)
+    shapes: list[tuple] = []
+    reads: list[int] = []
+    logits, read_arrays = recognizer.logits, recognizer.read_arrays
+    recognizer.logits = lambda batch, widths: shapes.append(batch.shape) or logits(batch, widths)
+    recognizer.read_arrays = lambda arrays, page=False: reads.append(len(arrays)) or read_arrays(arrays, page)
+    warm_up(recognizer, 4)
+    height = recognizer.preprocess.height
+    assert shapes[0][0] == 4 and shapes[1] == (4, 1, height, 1024), shapes  # the widest buffers, batch-sized
+    assert reads == [1], "blank crops read unsure: a batch of them through the reader retries every one"
+    assert recognizer._fallback_reader is not None, "the fallback model loads now, not on an unsure request"
 
 
 def test_concurrent_requests_share_forward_passes():

@@ -396,13 +396,20 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 def warm_up(recognizer, batch_size: int) -> None:
-    """One full batch of wide images before the first request: the first request is not slow, and the
-    runtime's buffers reach their working size now rather than under load."""
+    """Before the first request: the network runs one full batch of narrow and one of wide inputs, so the
+    runtime's buffers reach their working size now rather than under load, and one small crop goes through the
+    whole reading path (decoder, retry, fallback model loaded). Only the network sees the full batches: blank
+    crops read unsure, and reading a batch of them retries and re-reads every one (seconds, not buffers)."""
     import numpy as np
 
+    from textrec.preprocess import pad_batch
+
     height = recognizer.preprocess.height
-    recognizer.read_arrays([np.zeros((height, width), np.float32) for width in range(64, 64 + 16 * batch_size, 16)])
-    recognizer.read_arrays([np.zeros((height, 1024), np.float32)] * batch_size)
+    for arrays in ([np.zeros((height, width), np.float32) for width in range(64, 64 + 16 * batch_size, 16)],
+                   [np.zeros((height, 1024), np.float32)] * batch_size):
+        batch, widths = pad_batch(arrays, recognizer.preprocess)
+        recognizer.encode(batch) if recognizer.attention else recognizer.logits(batch, widths)
+    recognizer.read_arrays([np.zeros((height, 64), np.float32)])
 
 
 async def client_gone(request: Request, every: float = 0.05) -> None:
