@@ -86,7 +86,9 @@ def test_onnx_export_matches_pytorch_and_runs_without_it(trained, tmp_path):
     if arch == "attn":
         assert (tmp_path / "model.step.onnx").is_file()
         from textrec.recognizer import Recognizer
+        from textrec.serve.app import warm_up
 
+        warm_up(OnnxRecognizer(onnx_file), batch_size=2)  # the server's warm-up runs the encoder alone
         beam = OnnxRecognizer(onnx_file, decoder="beam", beam_width=4).read(images[:8])
         torch_beam = Recognizer(model, decoder="beam", beam_width=4).read(images[:8])
         assert [b.text for b in beam] == [t.text for t in torch_beam]  # one search loop over either backend

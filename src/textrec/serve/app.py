@@ -408,7 +408,10 @@ def warm_up(recognizer, batch_size: int) -> None:
     for arrays in ([np.zeros((height, width), np.float32) for width in range(64, 64 + 16 * batch_size, 16)],
                    [np.zeros((height, 1024), np.float32)] * batch_size):
         batch, widths = pad_batch(arrays, recognizer.preprocess)
-        recognizer.encode(batch) if recognizer.attention else recognizer.logits(batch, widths)
+        if recognizer.attention:
+            recognizer.encode(batch)
+        else:
+            recognizer.logits(batch, widths)
     recognizer.read_arrays([np.zeros((height, 64), np.float32)])
 
 
