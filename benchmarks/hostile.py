@@ -39,7 +39,7 @@ import httpx
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import cpu  # noqa: E402
+from report import cpu, wait_until_ready  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -145,20 +145,7 @@ class Server:
         self.args += ["--api-key", api_key] if api_key else []
         self.headers = {"X-API-Key": api_key} if api_key else {}
         self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_ready()
-
-    def wait_ready(self, seconds: float = 120) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}: {self.output()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("server not ready in time")
+        wait_until_ready(self.url, self.process, time.monotonic(), output=self.output)
 
     def rss(self) -> float:
         return proc_status_mb(self.process.pid, "VmRSS")

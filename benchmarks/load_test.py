@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import publish  # noqa: E402
+from report import publish, wait_until_ready  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "iiit5k"
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +103,7 @@ def main() -> None:
     server = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        ready_s = wait_until_ready(url, launched)
+        ready_s = wait_until_ready(url, server, launched)
         asyncio.run(level(url, images, 4, 100, 30))  # warm-up, not counted
         results, memory, total = [], {}, 0
         for clients, count in zip(args.levels, args.counts):
@@ -138,18 +138,6 @@ def main() -> None:
     if errors:
         lines.append(f"First error: {errors[0]}")
     publish(lines, args.out)
-
-
-def wait_until_ready(url: str, launched: float, limit_s: float = 120) -> float:
-    """Seconds from launch until /readyz answers 200 (imports, model loading and the warm-up)."""
-    while time.monotonic() - launched < limit_s:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return time.monotonic() - launched
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"server not ready within {limit_s:g} s")
 
 
 def merge(a: dict, b: dict) -> dict:
