@@ -47,6 +47,16 @@ def test_a_big_word_photo_is_read_as_a_line_in_auto_mode(reader):
     assert isinstance(reader.read([two_column_page()])[0], PageResult), "pages still read as pages"
 
 
+def test_a_blank_image_reads_as_nothing_surely_among_others(reader):
+    """A crop or page with no ink gives an empty reading (the network reads junk there), in its place."""
+    faint = Image.new("RGB", (300, 80), (200, 220, 255))
+    faint.putpixel((10, 10), (196, 216, 251))  # scanner noise under the spread, not ink
+    results = reader.read([faint, big_word(), Image.new("L", (3000, 2000), 255)])
+    assert [r.text for r in results] == ["", "door", ""]
+    assert results[0].confidence == 1.0 and results[0].boxes == []
+    assert isinstance(results[2], CropResult), "a blank page needs no line detector"
+
+
 def test_results_come_back_in_the_order_given(tmp_path):
     two_column_page().save(tmp_path / "b-page.png")
     words = [tmp_path / "a.png", tmp_path / "c.png"]

@@ -38,6 +38,14 @@ from textrec.preprocess import (
 
 MIN_PAGE_LINES = 3  # a page of fewer lines says too little about whether it is handwritten
 MIN_TURNED_CHARS = 2  # a turned tall crop of one character reads as confident junk ('1' as '-', 'IN' as '=')
+BLANK_SPREAD = 6  # gray levels: an image whose pixels all lie this close together has no ink to read
+
+
+def is_blank(image: Image.Image) -> bool:
+    """No two pixels of the gray image differ by more than BLANK_SPREAD: nothing is written on it. The network
+    never saw an empty crop in training and reads junk in one (unsure, but a reading)."""
+    low, high = image.convert("L").getextrema()
+    return int(high) - int(low) <= BLANK_SPREAD
 
 
 def most_confident(predictions: Sequence[Prediction], angles: Sequence[Sequence[int]]) -> list[Prediction]:
@@ -195,9 +203,13 @@ class BatchReader:
 
     def read_images(self, images: Sequence[Image.Image]) -> list[Prediction]:
         """Recognize loaded (PIL, gray) images; a tall crop is also read turned a quarter each way and its most
-        confident reading kept (vertical signs), with `turned` saying how it was read."""
-        arrays = [array for image in images for array in prepare_turns(image, self.preprocess)]
-        return most_confident(self.read_arrays(arrays), [turns(image) for image in images])
+        confident reading kept (vertical signs), with `turned` saying how it was read. A blank image reads as
+        nothing, surely (`is_blank`), without the network."""
+        blank = [is_blank(image) for image in images]
+        inked = [image for image, empty in zip(images, blank) if not empty]
+        arrays = [array for image in inked for array in prepare_turns(image, self.preprocess)]
+        readings = iter(most_confident(self.read_arrays(arrays), [turns(image) for image in inked]))
+        return [Prediction("", 1.0) if empty else next(readings) for empty in blank]
 
     def read_arrays(self, arrays: Sequence[np.ndarray], page: bool = False) -> list[Prediction]:
         """Recognize preprocessed arrays; sorted by width so each batch pads little, results in input order.
