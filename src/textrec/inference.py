@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 import numpy as np
 from PIL import Image
@@ -44,8 +44,8 @@ BLANK_SPREAD = 6  # gray levels: an image whose pixels all lie this close togeth
 def is_blank(image: Image.Image) -> bool:
     """No two pixels of the gray image differ by more than BLANK_SPREAD: nothing is written on it. The network
     never saw an empty crop in training and reads junk in one (unsure, but a reading)."""
-    low, high = image.convert("L").getextrema()
-    return int(high) - int(low) <= BLANK_SPREAD
+    low, high = cast("tuple[int, int]", image.convert("L").getextrema())  # one band: one (min, max)
+    return high - low <= BLANK_SPREAD
 
 
 def most_confident(predictions: Sequence[Prediction], angles: Sequence[Sequence[int]]) -> list[Prediction]:
