@@ -69,6 +69,10 @@ def test_pad_batch_pads_to_widest_with_background():
 def test_bad_inputs_give_clear_errors(tmp_path):
     with pytest.raises(TextrecError, match="not found: .*missing.png"):
         load_image(tmp_path / "missing.png")
+    with pytest.raises(TextrecError, match="image path is a folder, not a file"):
+        load_image(tmp_path)
+    with pytest.raises(TextrecError, match="image path is not a regular file: /dev/null"):
+        load_image("/dev/null")
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(TextrecError, match="empty"):
         load_image(tmp_path / "empty.png")

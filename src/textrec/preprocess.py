@@ -124,7 +124,9 @@ def _open(source: str | os.PathLike | bytes | bytearray, name: str, max_pixels: 
     else:
         path = Path(source)
         if not path.is_file():
-            raise TextrecError(f"image file not found: {path}")
+            problem = ("path is a folder, not a file" if path.is_dir() else
+                       "path is not a regular file" if path.exists() else "file not found")
+            raise TextrecError(f"image {problem}: {path}")
         if path.stat().st_size == 0:
             raise CorruptImage(f"image file is empty (0 bytes): {path}")
         stream = path
