@@ -57,6 +57,14 @@ def test_a_blank_image_reads_as_nothing_surely_among_others(reader):
     assert isinstance(results[2], CropResult), "a blank page needs no line detector"
 
 
+def test_character_boxes_are_a_pixel_wide_at_least_in_a_crop_narrower_than_its_columns():
+    from textrec.reading.reader import char_boxes
+
+    boxes = char_boxes([0, 5, 40, 159], stride=4, resized_width=640, size=(60, 3))
+    assert all(0 <= x0 < x1 <= 60 and (y0, y1) == (0, 3) for x0, y0, x1, y1 in boxes)
+    assert char_boxes([2], stride=4, resized_width=100, size=(100, 32)) == [[8, 0, 12, 32]]
+
+
 def test_results_come_back_in_the_order_given(tmp_path):
     two_column_page().save(tmp_path / "b-page.png")
     words = [tmp_path / "a.png", tmp_path / "c.png"]

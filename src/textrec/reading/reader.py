@@ -180,7 +180,11 @@ def char_boxes(columns: Sequence[int], stride: int, resized_width: int, size: tu
     was read (its CTC peak, or the attention's), scaled back from the height-normalized image."""
     width, height = size
     scale = width / max(resized_width, 1)
-    return [[round(c * stride * scale), 0, min(round((c + 1) * stride * scale), width), height] for c in columns]
+    boxes = []
+    for c in columns:  # at least a pixel wide: a crop narrower than its columns would round some to nothing
+        left = min(round(c * stride * scale), width - 1)
+        boxes.append([left, 0, max(left + 1, min(round((c + 1) * stride * scale), width)), height])
+    return boxes
 
 
 def turn_back(box: list[int], turned: int, size: tuple[int, int]) -> list[int]:
