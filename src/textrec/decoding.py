@@ -19,7 +19,9 @@ from textrec.language import ALPHABET, END, START, CharLM
 @dataclass
 class Prediction:
     text: str
-    confidence: float  # probability that every character is right: the product of the char confidences
+    # how likely the whole reading is right: greedy, the product of the char confidences; beam search, the
+    # reading's share of the finished beams; then the model's calibration curve for its decoder
+    confidence: float
     chars: list[float] = field(default_factory=list)  # one confidence per character of `text`
     columns: list[int] = field(default_factory=list)  # output frame where each character peaks (for boxes)
     attention: list[list[float]] | None = None  # attention decoder: weights over the columns, per character
