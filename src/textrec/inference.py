@@ -44,7 +44,8 @@ BLANK_SPREAD = 6  # gray levels: an image whose pixels all lie this close togeth
 def is_blank(image: Image.Image) -> bool:
     """No two pixels of the gray image differ by more than BLANK_SPREAD: nothing is written on it. The network
     never saw an empty crop in training and reads junk in one (unsure, but a reading)."""
-    low, high = cast("tuple[int, int]", image.convert("L").getextrema())  # one band: one (min, max)
+    gray = image if image.mode == "L" else image.convert("L")  # convert would copy even an 'L' image
+    low, high = cast("tuple[int, int]", gray.getextrema())  # one band: one (min, max)
     return high - low <= BLANK_SPREAD
 
 
