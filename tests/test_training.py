@@ -462,3 +462,28 @@ def test_bf16_on_a_cpu_without_bf16_arithmetic_trains_in_fp32_and_says_so(monkey
     assert run.effective_precision("bf16-mixed", "cpu") == "bf16-mixed"
     monkeypatch.setattr(run, "cpu_has_bf16", lambda: False)
     assert run.effective_precision("bf16-mixed", "gpu") == "bf16-mixed"  # a GPU does bf16 itself
+
+
+def test_freeze_keeps_a_part_and_its_batchnorm_statistics_and_trains_the_rest(trained_model, digits_data, tmp_path):
+    from safetensors.torch import load_file
+
+    from textrec.errors import TextrecError
+    from textrec.training.config import load_config
+    from textrec.training.run import train
+
+    def run(name: str, *extra: str):
+        return train(load_config(None, [
+            f"out_dir={tmp_path}", f"name={name}", "model.charset=digits", f"model.network={TINY_NETWORK}",
+            f"data.train=[{{path: {digits_data['train']}}}]", "data.num_workers=0", "train.logger=none",
+            "train.samples_to_print=0", "train.max_steps=5", "train.lr=0.01", f"model.init_from={trained_model}",
+            *extra]))
+
+    before = load_file(trained_model / "weights.safetensors")
+    after = load_file(run("frozen", "train.freeze=[backbone]") / "model" / "weights.safetensors")
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(not name.startswith("backbone.") for name in changed), sorted(changed)
+    assert any(name.startswith("backbone.") and "running_mean" in name for name in before)  # BN is there to keep
+    unfrozen = load_file(run("free") / "model" / "weights.safetensors")
+    assert any(name.startswith("backbone.") and not torch.equal(before[name], unfrozen[name]) for name in before)
+    with pytest.raises(TextrecError, match="no part 'bakbone'.*its parts: backbone"):
+        run("typo", "train.freeze=[bakbone]")

@@ -45,6 +45,9 @@ class TrainSettings:
     # decay of an exponential moving average of the weights (e.g. 0.999: about the last 1,000 steps), which is
     # then what validation scores and run/model/ holds; 0 = off
     ema: float = 0.0
+    # parts of the network kept as they are (dotted name prefixes, e.g. [backbone]), BatchNorm statistics
+    # included: fine-tune the rest on a small set without unlearning what the frozen part knows
+    freeze: list[str] = field(default_factory=list)
 
 
 @dataclass

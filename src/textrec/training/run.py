@@ -266,6 +266,7 @@ NOISE = (  # third-party warnings that say nothing about the run (each checked t
     r".*resuming from a checkpoint that ended before the epoch ended.*",
     # the detector's scores are counts summed over ranks by DetectionSystem itself, before they are logged
     r".*It is recommended to use `self.log\('val/.*sync_dist=True.*",
+    r".*module\(s\) in eval mode at the start of training.*",  # train.freeze keeps its parts in eval mode
 )
 
 
@@ -413,6 +414,9 @@ def train(config: Config, resume: bool = False, callbacks: list | None = None) -
         enable_progress_bar=sys.stdout.isatty(), **{**settings, **task.trainer_settings()},
     )
     system = task.system(scaled_lr(t.lr, trainer.world_size, t.lr_scaling))
+    if t.freeze:
+        kept = system.freeze_parts(t.freeze)
+        print(f"train.freeze: kept as they are: {', '.join(t.freeze)} ({kept:,} parameters)", flush=True)
     if not resume:  # a resume restores its own weights from the checkpoint
         task.start(system)
     checkpoint = checkpoints / "last.ckpt" if resume else None

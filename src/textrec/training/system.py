@@ -48,6 +48,27 @@ class BaseSystem(L.LightningModule):
         self._empty_in_a_row = 0
         self.history: dict[str, list[tuple[int, float]]] = {key: [] for key in ("train/loss", *self.scores)}
 
+    def freeze_parts(self, prefixes: Sequence[str]) -> int:
+        """Keep the network's parameters and buffers under these dotted name prefixes as they are (train.freeze);
+        returns how many parameters that holds. An unknown prefix is an error that lists the network's parts."""
+        modules = dict(self.network.named_modules())
+        unknown = [p for p in prefixes if p not in modules or not p]
+        if unknown:
+            parts = sorted(name for name in modules if name and "." not in name)
+            raise TextrecError(f"train.freeze: no part {', '.join(map(repr, unknown))} in this network; its parts: "
+                               f"{', '.join(parts)} (or a dotted name inside one)")
+        self.frozen = [modules[p] for p in prefixes]
+        for module in self.frozen:
+            module.requires_grad_(False)
+        self.train(self.training)
+        return sum(p.numel() for module in self.frozen for p in module.parameters())
+
+    def train(self, mode: bool = True) -> "BaseSystem":
+        super().train(mode)
+        for module in getattr(self, "frozen", ()):  # BatchNorm in eval mode: its running statistics stay too
+            module.eval()
+        return self
+
     def _prepare(self, network: M) -> M:
         if self.hparams.get("channels_last"):  # torch's stubs lack Module.to(memory_format=...), which it accepts
             return network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -149,7 +170,8 @@ class BaseSystem(L.LightningModule):
         return min(timer.time_elapsed("train") / timer._duration, 1.0)
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams["lr"],
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=self.hparams["lr"],
                                       weight_decay=self.hparams["weight_decay"])
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
