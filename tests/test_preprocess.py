@@ -41,6 +41,17 @@ def test_transparent_background_is_white():
     assert np.asarray(load_image(rgba)).min() == 255
 
 
+def test_light_letters_on_a_clear_background_go_on_black_and_a_card_with_clear_corners_stays_on_white():
+    letters = render("white").convert("L").point(lambda v: 255 - v)  # light ink where the letters are
+    clear = Image.merge("RGBA", [Image.new("L", letters.size, 255)] * 3 + [letters])  # white, seen only as ink
+    loaded = np.asarray(load_image(clear))
+    assert loaded.max() > 200 and np.median(loaded) < 50  # light letters on black, not white on white
+    card = render("card").convert("RGBA")
+    card.putpixel((0, 0), (0, 0, 0, 0))  # a see-through corner
+    loaded = np.asarray(load_image(card))
+    assert loaded.min() < 100 and np.median(loaded) > 150
+
+
 def test_exif_orientation_is_applied():
     image = render("tall").convert("RGB")
     exif = Image.Exif()

@@ -178,7 +178,8 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
 
 
 def to_grayscale(image: Image.Image) -> Image.Image:
-    """Any PIL mode to 'L'; transparency is composited on white, 16/32-bit depth scaled down."""
+    """Any PIL mode to 'L'; transparency is composited on white (on black under light ink, see
+    `_backdrop`), 16/32-bit depth scaled down."""
     if image.mode == "L":
         return image
     if image.mode == "P":
@@ -188,8 +189,8 @@ def to_grayscale(image: Image.Image) -> Image.Image:
     if image.mode == "LAB":  # its L channel is lightness: the gray we want, which Pillow will not convert to
         return image.getchannel("L")
     if image.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
+        image = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", image.size, _backdrop(image)), image)
     if image.mode != "RGB":
         image = image.convert("RGB")
     return colour_to_gray(image)
@@ -199,6 +200,18 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 LUMA_NORM = float(np.linalg.norm(LUMA))
 HUE_CONTRAST_GAIN = 1.4  # how much more contrast the main colour axis must carry before it replaces luma
 STATS_PIXELS = 4096  # colour statistics come from about this many pixels (a page costs what a word does)
+
+
+def _backdrop(rgba: Image.Image) -> tuple[int, int, int, int]:
+    """White, unless much of the image is see-through and what is drawn is light (white letters on a clear
+    background, as logos for dark web pages are saved): on white they would vanish, so they go on black."""
+    pixels = np.asarray(rgba).reshape(-1, 4)
+    sample = pixels[:: max(1, len(pixels) // STATS_PIXELS)].astype(np.float32)
+    opacity = sample[:, 3] / 255.0
+    if (opacity < 0.5).mean() < 0.2 or opacity.sum() == 0:
+        return 255, 255, 255, 255
+    drawn_luma = float(opacity @ (sample[:, :3] @ LUMA)) / float(opacity.sum())
+    return (0, 0, 0, 255) if drawn_luma > 127 else (255, 255, 255, 255)
 
 
 def colour_to_gray(image: Image.Image) -> Image.Image:
