@@ -216,6 +216,36 @@ def test_huge_page_is_refused_from_its_header_and_a_large_one_downscaled_with_a_
     assert result.lines == [] and "5000x7000" in result.warnings[0] and "may be missed" in result.warnings[0]
 
 
+def test_a_headline_too_tall_for_the_detectors_first_look_is_read_above_the_body(reader):
+    page = Image.new("L", (1600, 1100), 255)
+    draw = ImageDraw.Draw(page)
+    draw.text((100, 60), "Annual Report", font=ImageFont.truetype(str(FONT), 170), fill=0)  # ~125 px letters
+    for row, text in enumerate(LEFT):
+        draw.text((100, 420 + row * 70), text, font=ImageFont.truetype(str(FONT), 40), fill=0)
+    texts = [line.text.lower() for line in reader.read(page).lines]
+    assert texts[0] == "annual report" and len(texts) == 1 + len(LEFT), texts
+
+
+def test_a_tall_box_over_several_rows_of_small_text_is_not_taken_for_one_line():
+    from textrec.pages.detect import with_tall_lines
+
+    rows = [(Box(300, 100 + 30 * i, 400, 24, 0.0), 0.9) for i in range(3)]  # three rows, 30 px apart
+    merged = (Box(300, 130, 420, 100, 0.0), 0.9)  # what a look at a third of the scale makes of them
+    assert with_tall_lines(rows, [merged]) == rows
+    pieces = [(Box(200, 130, 40, 20, 0.0), 0.9), (Box(380, 135, 60, 25, 0.0), 0.9)]  # scraps of big letters
+    assert with_tall_lines(pieces, [merged]) == [merged]
+
+
+def test_auto_mode_reads_a_word_in_the_middle_of_a_big_photo(tmp_path):
+    image = Image.new("L", (1200, 900), 255)
+    ImageDraw.Draw(image).text((300, 380), "Midsize", font=ImageFont.truetype(str(FONT), 120), fill=0)
+    path = tmp_path / "word.png"
+    image.save(path)
+    result = CliRunner().invoke(app, ["read", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["text"] == "Midsize", result.output
+
+
 def test_long_line_of_120_characters_is_read_whole(reader):
     from rapidfuzz.distance import Levenshtein
 

@@ -1,5 +1,6 @@
 """The line detector at run time: a page scaled to about a megapixel (the scale training used), one ONNX
-graph to a kernel map, kernels grown to line boxes in page pixels. Torch-free."""
+graph to a kernel map, kernels grown to line boxes in page pixels, and a second look at a third of the scale for
+text too tall for the first. Torch-free."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from PIL import Image
 
 from textrec.errors import TextrecError, reject_unknown
 from textrec.modelfile import METADATA_KEY, ONNX_NAME
-from textrec.pages.geometry import Box
+from textrec.pages.geometry import Box, intersection
 from textrec.pages.kernels import MIN_SCORE, THRESHOLD, boxes_from_map
 from textrec.runtime import onnx_session
 
@@ -94,9 +95,52 @@ class LineDetector:
         return sigmoid(logits[0, 0])
 
     def detect(self, page: Image.Image) -> list[tuple[Box, float]]:
-        array, sx, sy = page_input(page, self.input)
+        """Lines at the page's detection scale, and text too tall for it (headlines, signs) from a second look at
+        a third of that scale, which costs a ninth of the first."""
+        scale = self.input.scale_for(page.width, page.height)
+        boxes = self.detect_at(page, scale)
+        coarse = scale * COARSE
+        if min(page.width, page.height) * coarse < MIN_COARSE_SIDE:
+            return boxes
+        tall = [(box, score) for box, score in self.detect_at(page, coarse) if box.height * scale >= TALL_LINE]
+        return with_tall_lines(boxes, tall) if tall else boxes
+
+    def detect_at(self, page: Image.Image, scale: float) -> list[tuple[Box, float]]:
+        array, sx, sy = page_input(page, self.input, scale)
         boxes = boxes_from_map(self.probability(array), self.input.stride, self.threshold, self.min_score)
         return [(box.scaled(1 / sx, 1 / sy), score) for box, score in boxes]
+
+
+# The detector finds no line much taller than the lines of its training pages (benchmarks/PAGES.md): a second
+# look at a third of the scale finds those, and keeps what it finds at least TALL_LINE tall at the first scale.
+COARSE = 1 / 3
+MIN_COARSE_SIDE = 64  # input pixels: a page that small at the second look has no room for a tall line
+TALL_LINE = 64
+
+
+def rows_of(boxes: list[tuple[Box, float]]) -> int:
+    """How many rows of text the boxes make: boxes whose centres lie within half a line height of a row's are
+    on that row (a label and its price are one row)."""
+    rows: list[tuple[float, float]] = []  # (centre y, height)
+    for box, _ in sorted(boxes, key=lambda item: item[0].cy):
+        if rows and abs(box.cy - rows[-1][0]) < 0.5 * max(box.height, rows[-1][1]):
+            continue
+        rows.append((box.cy, box.height))
+    return len(rows)
+
+
+def with_tall_lines(boxes: list[tuple[Box, float]], tall: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
+    """`boxes` with each tall line added unless the lines it covers make more than one row or one of them is
+    over a third of its height (then the first look found it); the short lines it covers (pieces of its big
+    letters) give way to it."""
+    kept = list(boxes)
+    for line, score in tall:
+        quad = line.quad()
+        inside = [(box, s) for box, s in kept if intersection(box.quad(), quad) > 0.5 * box.width * box.height]
+        if any(box.height >= 0.35 * line.height for box, _ in inside) or rows_of(inside) > 1:
+            continue  # found at the first scale already, or several lines of small text merged by the second
+        kept = [item for item in kept if item not in inside] + [(line, score)]
+    return kept
 
 
 def read_detector_metadata(metadata: dict[str, str], where: str) -> dict[str, Any]:

@@ -82,16 +82,21 @@ def _points(quad: Quad) -> list[tuple[float, float]]:
     return points if signed >= 0 else points[::-1]  # clockwise on screen (y down)
 
 
-def iou(a: Quad, b: Quad) -> float:
-    """Intersection over union of two convex quads (exact polygon clipping, no rasterising)."""
-    pa, pb = _points(a), _points(b)
-    inter = pa
+def intersection(a: Quad, b: Quad) -> float:
+    """The area two convex quads share (exact polygon clipping, no rasterising)."""
+    pb = _points(b)
+    inter = _points(a)
     for i in range(4):
         if not inter:
             break
         inter = _clip(inter, pb[i], pb[(i + 1) % 4])
-    overlap = area(inter) if len(inter) >= 3 else 0.0
-    union = area(pa) + area(pb) - overlap
+    return area(inter) if len(inter) >= 3 else 0.0
+
+
+def iou(a: Quad, b: Quad) -> float:
+    """Intersection over union of two convex quads."""
+    overlap = intersection(a, b)
+    union = area(_points(a)) + area(_points(b)) - overlap
     return overlap / union if union > 0 else 0.0
 
 

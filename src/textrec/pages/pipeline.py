@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from textrec.pages.detect import LineDetector
+from textrec.pages.detect import TALL_LINE, LineDetector, rows_of
 from textrec.pages.geometry import Box, Quad, crop_quad, point_before_turn
 from textrec.pages.order import Extent, reading_order
 from textrec.preprocess import MAX_PIXELS, ImageInput, describe, load_image, normalize, resize
@@ -23,6 +23,7 @@ SURE_CHARS = 50.0  # ...and this many confidently read characters is taken as it
 TURNS = (180, 90, 270)  # tried, in this order, when it is less
 TURN_MARGIN = 1.5  # a turned reading must read this many times the confident characters of the page as given
 LONG_LINE_WIDTH = 16_384  # page lines are never squeezed: a 100+ character line keeps its aspect ratio
+SURE_TALL = 0.5  # a line too tall for the detector's first look is kept only when read this surely
 
 
 @dataclass
@@ -124,17 +125,18 @@ class PageReader:
         result = PageResult(page.width, page.height, [])
         result.detection_scale = self.detector.input.scale_for(page.width, page.height)
         boxes = self.detector.detect(page)
-        if min_rows and text_rows(boxes) < min_rows:
+        if min_rows and rows_of(boxes) < min_rows:
             return None
         skew = _median_angle(boxes)
         if abs(math.degrees(skew)) >= DESKEW_DEGREES:
             boxes = _detect_upright(self.detector, page, skew)
         result.skew_degrees = math.degrees(skew)
         if boxes:
-            result.lines = self._recognize(page, boxes, skew)
+            result.lines = self._recognize(page, boxes, skew, result.detection_scale)
         return result
 
-    def _recognize(self, page: Image.Image, boxes: list[tuple[Box, float]], skew: float) -> list[Line]:
+    def _recognize(self, page: Image.Image, boxes: list[tuple[Box, float]], skew: float,
+                   scale: float) -> list[Line]:
         crops = [crop_quad(page, box.quad()) for box, _ in boxes]
         arrays = [normalize(resize(crop, self.preprocess), self.preprocess) for crop in crops]
         predictions = self.recognizer.read_arrays(arrays, page=True)
@@ -144,6 +146,8 @@ class PageReader:
             box, score = boxes[index]
             prediction = predictions[index]
             words = _words(prediction, box, arrays[index].shape[1], self.recognizer.width_stride)
+            if box.height * scale >= TALL_LINE and prediction.confidence < SURE_TALL:
+                continue  # found by the detector's second look only: barcodes and signatures look tall too
             lines.append(Line(box.quad(), prediction.text, prediction.confidence, score, block, words))
         return [line for line in lines if line.text.strip()]
 
@@ -175,17 +179,6 @@ def turn_back(result: PageResult, width: int, height: int) -> PageResult:
     lines = [dataclasses.replace(line, quad=quad(line.quad), words=[Word(w.text, quad(w.quad)) for w in line.words])
              for line in result.lines]
     return dataclasses.replace(result, width=width, height=height, lines=lines)
-
-
-def text_rows(boxes: list[tuple[Box, float]]) -> int:
-    """How many rows of text the boxes make: boxes whose centres lie within half a line height of a row's are
-    on that row (a label and its price are one row)."""
-    rows: list[tuple[float, float]] = []  # (centre y, height)
-    for box, _ in sorted(boxes, key=lambda item: item[0].cy):
-        if rows and abs(box.cy - rows[-1][0]) < 0.5 * max(box.height, rows[-1][1]):
-            continue
-        rows.append((box.cy, box.height))
-    return len(rows)
 
 
 def _median_angle(boxes: list[tuple[Box, float]]) -> float:

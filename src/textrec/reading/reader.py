@@ -12,7 +12,7 @@ from PIL import Image
 from textrec.decoding import Prediction
 from textrec.errors import TextrecError
 from textrec.pages.geometry import point_before_turn
-from textrec.pages.pipeline import PageReader, PageResult, is_page_sized
+from textrec.pages.pipeline import PageReader, PageResult, is_page_sized, reading_quality
 from textrec.preprocess import MAX_PIXELS, ImageInput, describe, frame_count, load_image, target_width
 from textrec.reading.pdf import DEFAULT_DPI, is_pdf, page_count, pdf_pages
 
@@ -151,7 +151,8 @@ class Reader:
         """The image read as a page or, where that took reading it whole already, as a line; None when it is to
         be read as a crop with the others (batched). `mode` overrides the reader's. Auto: a small image is a crop;
         a page-sized one is read whole first, and is a line when that reading is sure (a big word photo), else a
-        page when the detector finds PAGE_ROWS rows of text or more, else the line it is."""
+        page when the detector finds PAGE_ROWS rows of text or more, else the line it is, unless the one row the
+        detector finds reads surer cut out."""
         mode = mode or self.mode
         if mode in ("word", "line") or (mode == "auto" and not is_page_sized(image.width, image.height)):
             return None
@@ -160,7 +161,12 @@ class Reader:
         line = self.read_crops([image])[0]
         if line.confidence >= SURE_LINE:
             return line
-        return self.page_reader().read(image, min_rows=PAGE_ROWS) or line
+        page = self.page_reader().read(image, min_rows=PAGE_ROWS)
+        if page is not None:
+            return page
+        # one row of text in a big margin (a sign, a word in the middle of a photo): cut out, it may read surer
+        row = self.page_reader().read(image, min_rows=1)
+        return row if row is not None and reading_quality(row) > line.confidence else line
 
     def read_crops(self, images: Sequence[Image.Image]) -> list[CropResult]:
         """Word and line images, batched by width; each with its character boxes in its own pixels."""
