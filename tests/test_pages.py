@@ -236,6 +236,24 @@ def test_a_tall_box_over_several_rows_of_small_text_is_not_taken_for_one_line():
     assert with_tall_lines(pieces, [merged]) == [merged]
 
 
+def test_an_unsure_tall_line_is_dropped_only_when_the_second_look_alone_found_it(reader):
+    """A handwritten line may be tall at the first look and read unsurely: it stays. A barcode found by the second
+    look alone and read unsurely goes."""
+    from textrec.decoding import Prediction
+    from textrec.pages.detect import TallLine
+
+    class Unsure:  # every crop read as "abc" at confidence 0.2
+        preprocess, width_stride = reader.recognizer.preprocess, reader.recognizer.width_stride
+
+        def read_arrays(self, arrays, page=False):
+            return [Prediction("abc", 0.2, [0.2] * 3, [1, 2, 3]) for _ in arrays]
+
+    page_reader = PageReader(Unsure(), reader.detector)
+    first, second = Box(300, 100, 400, 90, 0.0), TallLine(300, 300, 400, 90, 0.0)
+    lines = page_reader._recognize(Image.new("L", (600, 400), 255), [(first, 0.9), (second, 0.9)], 0.0)
+    assert [box_from_quad(line.quad).cy for line in lines] == [pytest.approx(100)]
+
+
 def test_auto_mode_reads_a_word_in_the_middle_of_a_big_photo(tmp_path):
     image = Image.new("L", (1200, 900), 255)
     ImageDraw.Draw(image).text((300, 380), "Midsize", font=ImageFont.truetype(str(FONT), 120), fill=0)

@@ -102,7 +102,8 @@ class LineDetector:
         coarse = scale * COARSE
         if min(page.width, page.height) * coarse < MIN_COARSE_SIDE:
             return boxes
-        tall = [(box, score) for box, score in self.detect_at(page, coarse) if box.height * scale >= TALL_LINE]
+        tall: list[tuple[Box, float]] = [(TallLine(**asdict(box)), score) for box, score in
+                                         self.detect_at(page, coarse) if box.height * scale >= TALL_LINE]
         return with_tall_lines(boxes, tall) if tall else boxes
 
     def detect_at(self, page: Image.Image, scale: float) -> list[tuple[Box, float]]:
@@ -116,6 +117,11 @@ class LineDetector:
 COARSE = 1 / 3
 MIN_COARSE_SIDE = 64  # input pixels: a page that small at the second look has no room for a tall line
 TALL_LINE = 64
+
+
+@dataclass(frozen=True)
+class TallLine(Box):
+    """A line only the second look found: the page reader keeps it only when it reads it surely."""
 
 
 def rows_of(boxes: list[tuple[Box, float]]) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from textrec.pages.detect import TALL_LINE, LineDetector, rows_of
+from textrec.pages.detect import LineDetector, TallLine, rows_of
 from textrec.pages.geometry import Box, Quad, crop_quad, point_before_turn
 from textrec.pages.order import Extent, reading_order
 from textrec.preprocess import MAX_PIXELS, ImageInput, describe, load_image, normalize, resize
@@ -132,11 +132,10 @@ class PageReader:
             boxes = _detect_upright(self.detector, page, skew)
         result.skew_degrees = math.degrees(skew)
         if boxes:
-            result.lines = self._recognize(page, boxes, skew, result.detection_scale)
+            result.lines = self._recognize(page, boxes, skew)
         return result
 
-    def _recognize(self, page: Image.Image, boxes: list[tuple[Box, float]], skew: float,
-                   scale: float) -> list[Line]:
+    def _recognize(self, page: Image.Image, boxes: list[tuple[Box, float]], skew: float) -> list[Line]:
         crops = [crop_quad(page, box.quad()) for box, _ in boxes]
         arrays = [normalize(resize(crop, self.preprocess), self.preprocess) for crop in crops]
         predictions = self.recognizer.read_arrays(arrays, page=True)
@@ -146,8 +145,8 @@ class PageReader:
             box, score = boxes[index]
             prediction = predictions[index]
             words = _words(prediction, box, arrays[index].shape[1], self.recognizer.width_stride)
-            if box.height * scale >= TALL_LINE and prediction.confidence < SURE_TALL:
-                continue  # found by the detector's second look only: barcodes and signatures look tall too
+            if isinstance(box, TallLine) and prediction.confidence < SURE_TALL:
+                continue  # barcodes and signatures look like tall lines too
             lines.append(Line(box.quad(), prediction.text, prediction.confidence, score, block, words))
         return [line for line in lines if line.text.strip()]
 
@@ -196,8 +195,8 @@ def _detect_upright(detector: LineDetector, page: Image.Image, skew: float) -> l
     boxes = []
     for box, score in detector.detect(upright):
         dx, dy = box.cx - ux, box.cy - uy  # back to the skewed page: rotate by +skew about the centre
-        boxes.append((Box(cx + dx * cos - dy * sin, cy + dx * sin + dy * cos, box.width, box.height,
-                          box.angle + skew), score))
+        boxes.append((type(box)(cx + dx * cos - dy * sin, cy + dx * sin + dy * cos, box.width, box.height,
+                                box.angle + skew), score))
     return boxes
 
 
