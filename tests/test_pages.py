@@ -254,14 +254,15 @@ def test_an_unsure_tall_line_is_dropped_only_when_the_second_look_alone_found_it
     assert [box_from_quad(line.quad).cy for line in lines] == [pytest.approx(100)]
 
 
-def test_auto_mode_reads_a_word_in_the_middle_of_a_big_photo(tmp_path):
+@pytest.mark.parametrize("word", ["Midsize", "OK"])  # a short word too: its confidence counts as a long one's
+def test_auto_mode_reads_a_word_in_the_middle_of_a_big_photo(word, tmp_path):
     image = Image.new("L", (1200, 900), 255)
-    ImageDraw.Draw(image).text((300, 380), "Midsize", font=ImageFont.truetype(str(FONT), 120), fill=0)
+    ImageDraw.Draw(image).text((400, 380), word, font=ImageFont.truetype(str(FONT), 120), fill=0)
     path = tmp_path / "word.png"
     image.save(path)
     result = CliRunner().invoke(app, ["read", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["text"] == "Midsize", result.output
+    assert json.loads(result.output)["text"] == word, result.output
 
 
 def test_long_line_of_120_characters_is_read_whole(reader):

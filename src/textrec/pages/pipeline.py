@@ -23,7 +23,7 @@ SURE_CHARS = 50.0  # ...and this many confidently read characters is taken as it
 TURNS = (180, 90, 270)  # tried, in this order, when it is less
 TURN_MARGIN = 1.5  # a turned reading must read this many times the confident characters of the page as given
 LONG_LINE_WIDTH = 16_384  # page lines are never squeezed: a 100+ character line keeps its aspect ratio
-SURE_TALL = 0.5  # a line too tall for the detector's first look is kept only when read this surely
+SURE_TALL = 0.5  # a line only the detector's second look found (a TallLine) is kept when read this surely
 
 
 @dataclass
