@@ -151,11 +151,11 @@ class PageReader:
         return [line for line in lines if line.text.strip()]
 
 
-def reading_quality(result: PageResult) -> float:
-    """The mean confidence of the page's lines of three letters or digits or more, weighted by length: a page
-    read the wrong way up reads as junk of almost no confidence, and one on its side as scraps of a character
+def reading_quality(result: PageResult, min_alnum: int = 3) -> float:
+    """The mean confidence of the page's lines of `min_alnum` letters or digits or more, weighted by length: a
+    page read the wrong way up reads as junk of almost no confidence, and one on its side as scraps of a character
     or two (benchmarks/ORIENTATION.md)."""
-    weights = [len(line.text) if sum(c.isalnum() for c in line.text) >= 3 else 0 for line in result.lines]
+    weights = [len(line.text) if sum(c.isalnum() for c in line.text) >= min_alnum else 0 for line in result.lines]
     if not sum(weights):
         return 0.0
     return sum(line.confidence * w for line, w in zip(result.lines, weights)) / sum(weights)

@@ -12,7 +12,7 @@ from PIL import Image
 from textrec.decoding import Prediction
 from textrec.errors import TextrecError
 from textrec.pages.geometry import point_before_turn
-from textrec.pages.pipeline import PageReader, PageResult, is_page_sized
+from textrec.pages.pipeline import PageReader, PageResult, is_page_sized, reading_quality
 from textrec.preprocess import MAX_PIXELS, ImageInput, describe, frame_count, load_image, target_width
 from textrec.reading.pdf import DEFAULT_DPI, is_pdf, page_count, pdf_pages
 
@@ -165,8 +165,9 @@ class Reader:
         if page is not None:
             return page
         # one row of text in a big margin (a sign, a word in the middle of a photo): cut out, it may read surer
+        # (every line weighs, however short: a photo of "OK")
         row = self.page_reader().read(image, min_rows=1)
-        return row if row is not None and row_confidence(row) > line.confidence else line
+        return row if row is not None and reading_quality(row, min_alnum=0) > line.confidence else line
 
     def read_crops(self, images: Sequence[Image.Image]) -> list[CropResult]:
         """Word and line images, batched by width; each with its character boxes in its own pixels."""
@@ -179,12 +180,6 @@ class Reader:
                            target_width(*size, self.recognizer.preprocess), size)
         return CropResult(prediction, image.width, image.height,
                           [turn_back(box, prediction.turned, image.size) for box in boxes])
-
-
-def row_confidence(row: PageResult) -> float:
-    """The confidence of a page's lines together, each weighted by its length (a word of two letters counts)."""
-    weights = [len(line.text) for line in row.lines]
-    return sum(line.confidence * w for line, w in zip(row.lines, weights)) / sum(weights) if sum(weights) else 0.0
 
 
 def char_boxes(columns: Sequence[int], stride: int, resized_width: int, size: tuple[int, int]) -> list[list[int]]:
