@@ -65,7 +65,7 @@ def test_page_images_are_read_line_by_line_with_boxes_and_word_images_whole(tmp_
     _images(tmp_path / "in", 2)
     two_column_page().save(tmp_path / "in" / "page.png")
     out = tmp_path / "results.jsonl"
-    run_batch([str(tmp_path / "in")], out, progress=False, mode="auto")
+    run_batch([str(tmp_path / "in")], out, progress=False)  # auto by default, as every front end
     lines = {Path(r["input"]).name: r for r in _lines(out)}
     assert lines["0000.png"]["text"] == "apple" and lines["0000.png"]["mode"] == "line"
     page = lines["page.png"]

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 import textrec
 from tests.serving import running_server
-from textrec.batch import run_batch
 from textrec.cli import app
 from textrec.serve.app import create_app
 from textrec.serve.aws_lambda import handler
@@ -34,7 +33,8 @@ def answers(path: Path, tmp_path: Path, server: str) -> dict:
     """The JSON each front end gives for `path` (CLI, batch, HTTP, Lambda), and the Python API's result."""
     cli = json.loads(CliRunner().invoke(app, ["read", str(path), "--json"]).stdout)
     out = tmp_path / "batch.jsonl"
-    run_batch([str(path)], out, progress=False, mode="auto")
+    done = CliRunner().invoke(app, ["batch", str(path), "--out", str(out)])  # each with its default mode
+    assert done.exit_code == 0, done.output
     batch = json.loads(out.read_text().splitlines()[0])
     http = httpx.post(f"{server}/predict", files={"file": (path.name, path.read_bytes())}, timeout=60).json()
     lambda_ = json.loads(handler(lambda_event(path), None)["body"])

@@ -46,7 +46,8 @@ def test_pytorch_model_without_torch_is_a_clear_error(tmp_path):
 
 
 def test_cli_serve_with_worker_processes(tmp_path):
-    """`textrec serve --workers 2`: the workers build their app from TEXTREC_* variables (limits included)."""
+    """`textrec serve --workers 2`: the workers build their app from TEXTREC_* variables (limits included); a
+    setting without its option comes from the user's TEXTREC_<NAME>, an option wins over it."""
     import os
     import signal
     import time
@@ -56,7 +57,7 @@ def test_cli_serve_with_worker_processes(tmp_path):
     from tests.serving import free_port
 
     port = free_port()
-    env = dict(os.environ, TEXTREC_API_KEY="k")
+    env = dict(os.environ, TEXTREC_API_KEY="k", TEXTREC_MAX_PIXELS="5000000", TEXTREC_MAX_BATCH_IMAGES="9")
     server = subprocess.Popen([sys.executable, "-m", "textrec.cli", "serve", "--port", str(port), "--workers", "2",
                                "--max-batch-images", "3", "--log-level", "warning"], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -75,7 +76,7 @@ def test_cli_serve_with_worker_processes(tmp_path):
                         headers={"X-API-Key": "k"})
         assert ok.status_code == 200 and ok.json()["text"] == "Hello"
         info = httpx.get(f"http://127.0.0.1:{port}/info", headers={"X-API-Key": "k"}).json()
-        assert info["max_batch_images"] == 3 and info["api_key_required"]
+        assert info["max_batch_images"] == 3 and info["api_key_required"] and info["max_pixels"] == 5_000_000
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

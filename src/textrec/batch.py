@@ -140,9 +140,10 @@ def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
 
 def run_batch(inputs: Sequence[str], out: str | Path, model: str | None = None, backend: str = "auto",
               ray_address: str | None = None, workers: int | None = None, chunk_size: int = 64,
-              progress: bool = True, mode: str = "line", detector: str | None = None) -> dict[str, Any]:
-    """Read every input not yet in `out`; returns counts and the throughput of this run. `mode`: line or
-    word (every input is one line of text), page (detect the lines first) or auto (page for page-sized images)."""
+              progress: bool = True, mode: str = "auto", detector: str | None = None) -> dict[str, Any]:
+    """Read every input not yet in `out`; returns counts and the throughput of this run. `mode`: auto (page for
+    page-sized images, as every front end), line or word (every input is one line of text), page (detect the
+    lines first)."""
     from textrec.reading.reader import check_mode
 
     check_mode(mode)

@@ -5,7 +5,7 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -233,8 +233,9 @@ def batch(
     workers: Optional[int] = typer.Option(None, help="Ray actors (default: one per CPU in the cluster)."),
     chunk_size: int = typer.Option(64, help="Images per task."),
     backend: str = typer.Option("auto", help="auto, onnx or torch."),
-    mode: str = typer.Option("line", help="line or word (each input is one line of text), page (find the lines "
-                             "first: each result has its lines with boxes), or auto (page for page-sized images)."),
+    mode: str = typer.Option("auto", help="auto (as textrec read: page for page-sized images), line or word "
+                             "(each input is one line of text), or page (find the lines first: each result has its "
+                             "lines with boxes)."),
     detector: Optional[str] = typer.Option(None, help="Page mode: line detector (.onnx or folder; default: bundled)."),
 ) -> None:
     """OCR many images into a JSON-lines file, here or on a Ray cluster; re-run to resume after a stop."""
@@ -394,19 +395,23 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for all interfaces)."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),
-    backend: str = typer.Option("auto", help="auto, onnx or torch."),
+    backend: Optional[str] = typer.Option(None, help="auto, onnx or torch (default: auto)."),
     detector: Optional[Path] = typer.Option(None, help="Line detector for mode=page (default: bundled)."),
     api_key: Optional[str] = typer.Option(None, envvar="TEXTREC_API_KEY",
                                           help="Require this key in the X-API-Key header (also from TEXTREC_API_KEY)."),
-    batch_size: int = typer.Option(32, help="Most images per forward pass (micro-batching)."),
-    batch_wait_ms: float = typer.Option(1.0, help="How long the first image of a batch waits for company."),
-    max_upload_mb: float = typer.Option(10.0, help="Largest image upload, in MiB."),
-    max_pixels: int = typer.Option(60_000_000, help="Largest image, in pixels (checked before decoding)."),
-    max_batch_images: int = typer.Option(64, help="Most images in one request."),
+    batch_size: Optional[int] = typer.Option(None, help="Most images per forward pass (micro-batching; default 32)."),
+    batch_wait_ms: Optional[float] = typer.Option(None, help="How long the first image of a batch waits for company "
+                                                             "(default 1.0)."),
+    max_upload_mb: Optional[float] = typer.Option(None, help="Largest image upload, in MiB (default 10)."),
+    max_pixels: Optional[int] = typer.Option(None, help="Largest image, in pixels, checked before decoding "
+                                                        "(default 60,000,000)."),
+    max_batch_images: Optional[int] = typer.Option(None, help="Most images in one request (default 64)."),
     threads: Optional[int] = typer.Option(None, help="Inference threads per worker (default: cores / workers)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
-    """Serve the model over HTTP: POST /predict, /predict/batch, /v1/models/NAME:predict; web page at /."""
+    """Serve the model over HTTP: POST /predict, /predict/batch, /v1/models/NAME:predict; web page at /.
+    Each setting comes from its option, else from TEXTREC_<NAME> (TEXTREC_MAX_PIXELS, TEXTREC_MAX_REQUEST_BYTES...)."""
+    import dataclasses
     import os
 
     import uvicorn
@@ -418,13 +423,14 @@ def serve(
 
     if workers < 1:
         raise TextrecError(f"--workers must be at least 1, got {workers}")
-    resolve_backend(model, backend)  # a missing or unusable model is named now, not in a worker's traceback
-    settings = ServeSettings(model=str(model) if model else None, backend=backend, api_key=api_key,
-                             detector=str(detector) if detector else None,
-                             batch_size=batch_size, batch_wait_ms=batch_wait_ms,
-                             max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels,
-                             max_batch_images=max_batch_images,
-                             threads=threads or max(1, (os.cpu_count() or 1) // workers))
+    given: dict[str, Any] = dict(model=str(model) if model else None, backend=backend, api_key=api_key,
+                                 detector=str(detector) if detector else None, batch_size=batch_size,
+                                 batch_wait_ms=batch_wait_ms, max_pixels=max_pixels, threads=threads,
+                                 max_upload_bytes=int(max_upload_mb * 2**20) if max_upload_mb is not None else None,
+                                 max_batch_images=max_batch_images)
+    settings = dataclasses.replace(ServeSettings.from_env(), **{k: v for k, v in given.items() if v is not None})
+    settings.threads = settings.threads or max(1, (os.cpu_count() or 1) // workers)
+    resolve_backend(settings.model, settings.backend)  # a missing or unusable model is named now, not in a worker
     os.environ[HEADER_TIMEOUT_ENV] = str(settings.header_timeout_s)
     typer.echo(f"textrec serving on http://{host}:{port}/ (API docs at /docs)", err=True)
     if workers == 1:

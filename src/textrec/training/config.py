@@ -38,7 +38,7 @@ class TrainSettings:
     accelerator: str = "auto"
     devices: int | str | list[int] = "auto"  # per node; with strategy ddp: processes (CPU) or GPUs
     num_nodes: int = 1
-    strategy: str = "auto"  # ddp for several processes/GPUs/nodes (see docs/distributed.md)
+    strategy: str = "auto"  # ddp for several processes/GPUs/nodes (see docs/training-at-scale.md)
     lr_scaling: Literal["linear", "sqrt", "none"] = "linear"  # lr is for one process; x world size, x sqrt, or not
     checkpoint_every: int = 500  # steps between writes of last.ckpt (and at each epoch end); 0 = epochs only
     max_nonfinite: int = 20  # NaN/inf losses in a row before the run stops (each one is skipped and counted)
