@@ -487,3 +487,23 @@ def test_freeze_keeps_a_part_and_its_batchnorm_statistics_and_trains_the_rest(tr
     assert any(name.startswith("backbone.") and not torch.equal(before[name], unfrozen[name]) for name in before)
     with pytest.raises(TextrecError, match="no part 'bakbone'.*its parts: backbone"):
         run("typo", "train.freeze=[bakbone]")
+
+
+def test_keep_statistics_trains_the_weights_but_not_the_batchnorm_statistics(trained_model, digits_data, tmp_path):
+    from safetensors.torch import load_file
+
+    from textrec.training.config import load_config
+    from textrec.training.run import train
+
+    folder = train(load_config(None, [
+        f"out_dir={tmp_path}", "name=kept", "model.charset=digits", f"model.network={TINY_NETWORK}",
+        f"data.train=[{{path: {digits_data['train']}}}]", "data.num_workers=0", "train.logger=none",
+        "train.samples_to_print=0", "train.max_steps=5", "train.lr=0.01", f"model.init_from={trained_model}",
+        "train.keep_statistics=[backbone]"]))
+    before = load_file(trained_model / "weights.safetensors")
+    after = load_file(folder / "model" / "weights.safetensors")
+    statistics = [name for name in before
+                  if name.startswith("backbone.") and name.endswith(("running_mean", "running_var"))]
+    assert statistics and all(torch.equal(before[name], after[name]) for name in statistics)
+    assert any(name.startswith("backbone.") and name.endswith("weight") and not torch.equal(before[name], after[name])
+               for name in before)

@@ -48,6 +48,9 @@ class TrainSettings:
     # parts of the network kept as they are (dotted name prefixes, e.g. [backbone]), BatchNorm statistics
     # included: fine-tune the rest on a small set without unlearning what the frozen part knows
     freeze: list[str] = field(default_factory=list)
+    # parts whose BatchNorm layers keep their running statistics while all their weights train: the features
+    # the rest of the network (and data the run does not see) were fitted to do not drift with a new mix
+    keep_statistics: list[str] = field(default_factory=list)
 
 
 @dataclass

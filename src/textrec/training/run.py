@@ -417,6 +417,9 @@ def train(config: Config, resume: bool = False, callbacks: list | None = None) -
     if t.freeze:
         kept = system.freeze_parts(t.freeze)
         print(f"train.freeze: kept as they are: {', '.join(t.freeze)} ({kept:,} parameters)", flush=True)
+    if t.keep_statistics:
+        layers = system.keep_statistics(t.keep_statistics)
+        print(f"train.keep_statistics: {layers} BatchNorm layers keep their statistics", flush=True)
     if not resume:  # a resume restores its own weights from the checkpoint
         task.start(system)
     checkpoint = checkpoints / "last.ckpt" if resume else None

@@ -51,21 +51,33 @@ class BaseSystem(L.LightningModule):
     def freeze_parts(self, prefixes: Sequence[str]) -> int:
         """Keep the network's parameters and buffers under these dotted name prefixes as they are (train.freeze);
         returns how many parameters that holds. An unknown prefix is an error that lists the network's parts."""
-        modules = dict(self.network.named_modules())
-        unknown = [p for p in prefixes if p not in modules or not p]
-        if unknown:
-            parts = sorted(name for name in modules if name and "." not in name)
-            raise TextrecError(f"train.freeze: no part {', '.join(map(repr, unknown))} in this network; its parts: "
-                               f"{', '.join(parts)} (or a dotted name inside one)")
-        self.frozen = [modules[p] for p in prefixes]
+        self.frozen = self._parts(prefixes, "train.freeze")
         for module in self.frozen:
             module.requires_grad_(False)
         self.train(self.training)
         return sum(p.numel() for module in self.frozen for p in module.parameters())
 
+    def keep_statistics(self, prefixes: Sequence[str]) -> int:
+        """The BatchNorm layers under these prefixes keep their running statistics (train.keep_statistics) while
+        their weights and everything else train; returns how many such layers there are."""
+        self.stats_kept = [m for part in self._parts(prefixes, "train.keep_statistics") for m in part.modules()
+                           if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.train(self.training)
+        return len(self.stats_kept)
+
+    def _parts(self, prefixes: Sequence[str], option: str) -> list[nn.Module]:
+        modules = dict(self.network.named_modules())
+        unknown = [p for p in prefixes if p not in modules or not p]
+        if unknown:
+            parts = sorted(name for name in modules if name and "." not in name)
+            raise TextrecError(f"{option}: no part {', '.join(map(repr, unknown))} in this network; its parts: "
+                               f"{', '.join(parts)} (or a dotted name inside one)")
+        return [modules[p] for p in prefixes]
+
     def train(self, mode: bool = True) -> "BaseSystem":
         super().train(mode)
-        for module in getattr(self, "frozen", ()):  # BatchNorm in eval mode: its running statistics stay too
+        # eval mode: BatchNorm normalizes with its running statistics and leaves them as they are
+        for module in (*getattr(self, "frozen", ()), *getattr(self, "stats_kept", ())):
             module.eval()
         return self
 
