@@ -5,6 +5,7 @@ words.
     python benchmarks/lm_fusion.py                                   # tune: 300 held-out IIIT5K train words
     python benchmarks/lm_fusion.py --set test --grid 0.5:0.5         # then check the chosen pair once on test
     python benchmarks/lm_fusion.py --grid 0.5:0.5:0 0.5:0.5:1        # a bonus per known word (the LM's word list)
+    python benchmarks/lm_fusion.py --set sroie-val --model DIR      # the validation receipt lines (pages 200-239)
 
 The network runs once per image; only the decoding changes between rows. The weights are chosen on `val`
 (the default model's validation words, never trained on), not on test. Needs ../shared/data.
@@ -35,6 +36,13 @@ def validation_words() -> tuple[list, list[str], list[str]]:
     return [val.load(i) for i in range(len(val))], list(val.labels), list(val.labels)
 
 
+def receipt_validation() -> tuple[list, list[str], list[str]]:
+    from validation import sroie_val
+
+    images, labels = sroie_val()
+    return images, labels, labels
+
+
 def network_outputs(recognizer: Recognizer, images: list) -> list[tuple[np.ndarray, int]]:
     """(logits, valid frames) per image, in input order (read_sorted puts each batch's results back in place)."""
     def logits(batch, widths):
@@ -45,7 +53,7 @@ def network_outputs(recognizer: Recognizer, images: list) -> list[tuple[np.ndarr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=["val", "test", "sroie"], default="val")
+    parser.add_argument("--set", choices=["val", "test", "sroie", "sroie-val"], default="val")
     parser.add_argument("--model", default=None, help="default: the bundled model (and its lm.npz)")
     parser.add_argument("--lm", type=Path, default=None, help="language model file (default: the model's)")
     parser.add_argument("--grid", nargs="+", default=["0.3:0", "0.5:0", "0.5:0.5", "0.5:1", "0.8:1", "0.8:2", "1:2"],
@@ -55,9 +63,9 @@ def main() -> None:
     recognizer = Recognizer(args.model, decoder="greedy")
     lm = CharLM.load(args.lm or recognizer.path / recognizer.config["language_model"]["file"])
     images, plain, cased = {"val": validation_words, "test": lambda: iiit5k(0, 0),
-                            "sroie": lambda: sroie(1000, 0)}[args.set]()
+                            "sroie": lambda: sroie(1000, 0), "sroie-val": receipt_validation}[args.set]()
     outputs = network_outputs(recognizer, [prepare(image, recognizer.preprocess) for image in images])
-    kind = "sroie" if args.set == "sroie" else "iiit5k"
+    kind = "sroie" if args.set.startswith("sroie") else "iiit5k"
     print(f"{len(images)} images of {args.set}, beam {args.beam}\n")
     print("| decoding | accuracy | CER | decoding ms/image |\n| --- | --- | --- | --- |")
     rows = [("greedy", "greedy", None), ("beam, no LM", "beam", None)]

@@ -80,20 +80,26 @@ def angled_low_res(image: Image.Image, rng: random.Random) -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue())).convert("L")
 
 
+def sroie_val() -> tuple[list[Image.Image], list[str]]:
+    """500 receipt lines of SROIE pages 200-239, drawn with seed 5."""
+    sroie = IcdarQuads(DATA / "sroie" / "pages", DATA / "sroie" / "boxes", pages_range=(200, 239))
+    picks = sorted(random.Random(5).sample(range(len(sroie)), 500))
+    return [sroie.load(i) for i in picks], [sroie.labels[i] for i in picks]
+
+
 def sets() -> dict[str, tuple[list[Image.Image], list[str], str]]:
     images, labels = iiit_val()
     rng = random.Random(2026)
     hand = Renderer(SynthConfig.from_file(ROOT / "configs" / "synth" / "en-handwriting.yaml"))
     samples = [hand.sample(424242, i) for i in range(300)]
-    sroie = IcdarQuads(DATA / "sroie" / "pages", DATA / "sroie" / "boxes", pages_range=(200, 239))
-    picks = sorted(random.Random(5).sample(range(len(sroie)), 500))
+    receipt_images, receipt_labels = sroie_val()
     return {
         "IIIT5K val": (images, labels, "alnum"),
         "IIIT5K val on an arc": ([on_arc(i, rng) for i in images], labels, "alnum"),
         "IIIT5K val angled, low-res, whole": ([angled_low_res(i, rng) for i in images], labels, "alnum"),
         "IIIT5K val light on dark": ([ImageOps.invert(i) for i in images], labels, "alnum"),
         "handwriting (synthetic, unseen seed)": ([s[0] for s in samples], [s[1] for s in samples], "alnum"),
-        "SROIE train lines 200-239": ([sroie.load(i) for i in picks], [sroie.labels[i] for i in picks], "upper"),
+        "SROIE train lines 200-239": (receipt_images, receipt_labels, "upper"),
     }
 
 
