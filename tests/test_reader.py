@@ -2,6 +2,7 @@
 of the CLI, the server, batch jobs and the Python API."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -45,6 +46,28 @@ def test_a_big_word_photo_is_read_as_a_line_in_auto_mode(reader):
     result = reader.read([photo])[0]
     assert isinstance(result, CropResult) and result.text == "door"
     assert isinstance(reader.read([two_column_page()])[0], PageResult), "pages still read as pages"
+
+
+def test_auto_mode_detects_each_turn_of_a_one_row_photo_once(reader):
+    """A small sign in a big photo is looked at as a page of two rows, then as one row cut out: the second look
+    reuses the detections of the first, so no turn of the photo goes through the detector twice."""
+    photo = Image.new("L", (640, 420), 225)
+    ImageDraw.Draw(photo).text((380, 250), "Exit 12", fill=30, font=ImageFont.load_default(size=34))
+    detector = reader.page_reader().detector
+    seen: list[str] = []
+    detect = detector.detect
+
+    def counting(page, *args, **kwargs):
+        seen.append(hashlib.md5(page.tobytes()).hexdigest() + str(page.size))
+        return detect(page, *args, **kwargs)
+
+    detector.detect = counting
+    try:
+        result = reader.read([photo])[0]
+    finally:
+        del detector.detect
+    assert isinstance(result, PageResult) and "12" in result.text
+    assert len(seen) >= 2 and len(seen) == len(set(seen)), seen
 
 
 def test_a_blank_image_reads_as_nothing_surely_among_others(reader):

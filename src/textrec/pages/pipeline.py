@@ -89,18 +89,21 @@ class PageReader:
         self.max_pixels = max_pixels
         self.preprocess = dataclasses.replace(recognizer.preprocess, max_width=LONG_LINE_WIDTH)
 
-    def read(self, source: ImageInput, min_rows: int = 0) -> PageResult | None:
+    def read(self, source: ImageInput, min_rows: int = 0,
+             detections: dict[int, list[tuple[Box, float]]] | None = None) -> PageResult | None:
         """The page's lines in reading order; None when the detector finds fewer than `min_rows` rows of text
         (auto mode: a photo of one word or one line is read whole, not as a page). A page whose reading is
-        doubtful is also read turned 180, 90 and 270 degrees, and the clearly better reading kept (`turned`)."""
+        doubtful is also read turned 180, 90 and 270 degrees, and the clearly better reading kept (`turned`).
+        `detections`: the detector's boxes by angle, filled here and reused by a second read of the same page."""
         start = time.perf_counter()
         page = load_image(source, self.max_pixels)
-        result = self._read_as_is(page, min_rows)
+        detections = {} if detections is None else detections
+        result = self._read_as_is(page, min_rows, detections, 0)
         if result is None or reading_quality(result) < SURE_PAGE or confident_chars(result) < SURE_CHARS:
             for angle in TURNS:
                 if angle == 180 and result is None:
                     continue  # upside down has the same rows: too few either way
-                turned = self._read_as_is(page.rotate(angle, expand=True), min_rows)
+                turned = self._read_as_is(page.rotate(angle, expand=True), min_rows, detections, angle)
                 if turned is None:
                     continue
                 if result is None:  # as given it was no page (auto mode): turned, it must read clearly as one
@@ -121,10 +124,13 @@ class PageReader:
         result.seconds = time.perf_counter() - start
         return result
 
-    def _read_as_is(self, page: Image.Image, min_rows: int) -> PageResult | None:
+    def _read_as_is(self, page: Image.Image, min_rows: int, detections: dict[int, list[tuple[Box, float]]],
+                    angle: int) -> PageResult | None:
         result = PageResult(page.width, page.height, [])
         result.detection_scale = self.detector.input.scale_for(page.width, page.height)
-        boxes = self.detector.detect(page)
+        if angle not in detections:
+            detections[angle] = self.detector.detect(page)
+        boxes = detections[angle]
         if min_rows and rows_of(boxes) < min_rows:
             return None
         skew = _median_angle(boxes)

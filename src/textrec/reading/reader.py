@@ -161,12 +161,13 @@ class Reader:
         line = self.read_crops([image])[0]
         if line.confidence >= SURE_LINE:
             return line
-        page = self.page_reader().read(image, min_rows=PAGE_ROWS)
+        detections: dict = {}  # the second look below reuses the first one's detections
+        page = self.page_reader().read(image, min_rows=PAGE_ROWS, detections=detections)
         if page is not None:
             return page
         # one row of text in a big margin (a sign, a word in the middle of a photo): cut out, it may read surer
         # (every line weighs, however short: a photo of "OK")
-        row = self.page_reader().read(image, min_rows=1)
+        row = self.page_reader().read(image, min_rows=1, detections=detections)
         return row if row is not None and reading_quality(row, min_alnum=0) > line.confidence else line
 
     def read_crops(self, images: Sequence[Image.Image]) -> list[CropResult]:
