@@ -43,6 +43,8 @@ def test_fisher_weighting_keeps_the_weights_each_model_needs_most(tmp_path):
     assert set(measured) == {name for name, _ in base.named_parameters()}
     assert all(bool((f >= 0).all()) for f in measured.values())
     assert sum(float(f.sum()) for f in measured.values()) > 0, "the loss depends on the weights"
+    with pytest.raises(TextrecError, match="not a JSON object"):
+        fisher_information(tmp_path / "a", ['{"path": broken'])
 
     names = [name for name, _ in base.named_parameters()]
     kept, taken = "head.weight", "head.bias"

@@ -66,6 +66,16 @@ def fisher_shares(base: dict[str, Any], tuned: dict[str, Any], alpha: float) -> 
     return {k: alpha * t[k] / ((1 - alpha) * b[k] + alpha * t[k]) for k in b.keys() & t.keys()}
 
 
+def data_spec(spec: str | dict[str, Any]) -> str | dict[str, Any]:
+    """A path, or a data entry given as a JSON object on the command line."""
+    if not (isinstance(spec, str) and spec.lstrip().startswith("{")):
+        return spec
+    try:
+        return dict(json.loads(spec))
+    except ValueError as exc:
+        raise TextrecError(f"data {spec!r} is not a JSON object: {exc}") from None
+
+
 def fisher_information(model: Path, data: Sequence[str | dict[str, Any]], limit: int = 512,
                        batch_size: int = 16) -> dict[str, Any]:
     """The diagonal empirical Fisher of a model folder's CTC loss on up to `limit` labelled samples of `data`
@@ -84,7 +94,9 @@ def fisher_information(model: Path, data: Sequence[str | dict[str, Any]], limit:
     system.network.load_state_dict(network.state_dict())
     system.eval()
     preprocess = PreprocessConfig.from_dict(config["preprocess"])
-    specs = [json.loads(spec) if isinstance(spec, str) and spec.lstrip().startswith("{") else spec for spec in data]
+    if not data:
+        raise TextrecError(f"Fisher information of {model} needs labelled data")
+    specs = [data_spec(spec) for spec in data]
     datasets = [TextDataset(open_source(spec), system.charset, preprocess, system.network.width_stride,
                             on_unknown="drop", caseless=bool(isinstance(spec, dict) and spec.get("caseless")))
                 for spec in specs]
