@@ -290,6 +290,73 @@ def test_distill_from_trains_through_the_runner_and_refuses_another_charset(trai
         train(load_config(None, [*base, "name=other", "model.charset=0123456789abc"]))
 
 
+def test_a_source_read_through_the_teacher_alone_holds_the_student_to_it_not_to_its_labels(trained_model,
+                                                                                            digits_data, tmp_path):
+    """A data source's `distill: 1.0`: its samples' loss is the teacher's columns only, so wrong labels there do
+    not move the student (trained on them with the labels it forgets the teacher); samples of a source without
+    it are trained on their labels alone (train.distill_weight 0) in the same batch; a bad share is named."""
+    from textrec.errors import TextrecError
+    from textrec.model_io import load_model
+    from textrec.training.config import load_config
+    from textrec.training.run import teacher_share, train
+    from textrec.training.system import RecognitionSystem
+
+    charset, config = Charset.from_spec("digits"), PreprocessConfig()
+    wrong = write_dataset(tmp_path / "wrong", ["1" * len(label) for label in
+                                               (random_digits(random.Random(3)) for _ in range(16))], seed=5)
+    teacher = load_model(trained_model)[0]
+
+    def batch_of(share: float | None) -> dict:  # images the teacher reads, labelled all "1"
+        relabelled = TextDataset(AnnotationFile(wrong), charset, config, 4, distill=share)
+        return Collate(config)([relabelled[i] for i in range(16)])
+
+    def gap_after(share: float | None) -> float:
+        torch.manual_seed(0)
+        student = RecognitionSystem(TINY_NETWORK, charset.chars)
+        student.network.load_state_dict(teacher.state_dict())
+        student.teach_with(teacher, weight=0.0)
+        batch = batch_of(share)
+        optimizer = torch.optim.AdamW(student.network.parameters(), lr=3e-3)
+        for _ in range(40):
+            student.network.train()
+            loss = student.training_loss(batch)
+            optimizer.zero_grad(), loss.backward(), optimizer.step()
+        student.network.eval()
+        with torch.no_grad():
+            logits = student.network(batch["images"])
+            lengths = student.network.output_lengths(batch["widths"]).clamp(max=logits.shape[1])
+            return float(student._distillation(teacher, batch["images"], logits, lengths))
+
+    assert gap_after(1.0) < gap_after(None) / 5
+
+    student = RecognitionSystem(TINY_NETWORK, charset.chars)
+    student.teach_with(teacher, weight=0.0)
+    held, labelled = batch_of(1.0), batch_of(None)  # the same images
+    mixed = Collate(config)([TextDataset(AnnotationFile(wrong), charset, config, 4, distill=s)[i]
+                             for i, s in enumerate([1.0] * 8 + [None] * 8)])
+    assert student.teacher_shares(mixed).tolist() == [1.0] * 8 + [0.0] * 8
+    student.network.eval()
+    with torch.no_grad():
+        per_sample, logits, lengths = student._ctc(labelled)
+        taught = student._distillation(teacher, held["images"], logits, lengths, per_sample=True)
+        expected = (per_sample[8:].sum() + taught[:8].sum()) / 16
+        assert float(student.training_loss(mixed)) == pytest.approx(float(expected), rel=1e-4)
+
+    base = load_config(None, [f"out_dir={tmp_path}", "model.charset=digits", "train.logger=none"])
+    source = str(wrong)
+    assert teacher_share(source, None, base) is None
+    with pytest.raises(TextrecError, match="distill .* needs train.distill_from"):
+        teacher_share(source, 1.0, base)
+    with pytest.raises(TextrecError, match=r"wrong.*distill must be a number in \[0, 1\], got 2"):
+        teacher_share(source, 2, base)
+    folder = train(load_config(None, [
+        f"out_dir={tmp_path}", "name=held", "model.charset=digits", f"model.network={TINY_NETWORK}",
+        f"data.train=[{{path: {wrong}, distill: 1.0}}, {{path: {digits_data['train']}}}]",
+        "data.num_workers=0", "train.logger=none", "train.samples_to_print=0", "train.max_steps=3",
+        f"train.distill_from={trained_model}", "train.distill_weight=0"]))
+    assert (folder / "model" / "weights.safetensors").is_file()
+
+
 def test_init_from_a_deeper_crnn_keeps_its_first_recurrent_layers(tmp_path):
     """A one-layer network starts from a two-layer model: convolutions, first BiLSTM layer and head carried over,
     the second layer's weights left out; more layers than the model has is still refused."""

@@ -57,9 +57,10 @@ class TextDataset(Dataset):
 
     def __init__(self, source: Source, charset: Charset, preprocess: PreprocessConfig, width_stride: int,
                  augmenter: Augmenter | None = None, on_unknown: str = "error", cache: bool = False,
-                 caseless: bool = False):
+                 caseless: bool = False, distill: float | None = None):
         self.source, self.charset, self.preprocess = source, charset, preprocess
         self.caseless = caseless  # labels are upper-cased whatever the print: the loss ignores case for these
+        self.distill = distill  # this source's teacher share of the loss (train.distill_from); None: the run's
         self.width_stride, self.augmenter = width_stride, augmenter
         self.generated = source.generated
         self.indices: Sequence[int]
@@ -106,7 +107,8 @@ class TextDataset(Dataset):
         if ctc_min_length(target) > frames:
             return {"skip": f"{name}: label {label!r} needs {ctc_min_length(target)} output columns but the "
                             f"image gives {frames} (width {array.shape[1]} at height {self.preprocess.height})"}
-        return {"image": array, "target": target, "label": label, "name": name, "caseless": self.caseless}
+        return {"image": array, "target": target, "label": label, "name": name, "caseless": self.caseless,
+                "distill": self.distill}
 
 
 class Collate:
@@ -127,6 +129,8 @@ class Collate:
             "targets": torch.tensor([t for item in good for t in item["target"]], dtype=torch.long),
             "target_lengths": torch.tensor([len(item["target"]) for item in good], dtype=torch.long),
             "caseless": torch.tensor([item.get("caseless", False) for item in good], dtype=torch.bool),
+            "distill": torch.tensor([math.nan if item.get("distill") is None else item["distill"] for item in good],
+                                    dtype=torch.float32),  # NaN: the run's train.distill_weight
             "labels": [item["label"] for item in good],
             "names": [item["name"] for item in good],
             "skipped": skipped,

@@ -250,7 +250,7 @@ def open_source(spec: str | dict[str, Any]) -> Source:
     options = dict(spec)
     kind = options.pop("type", None)
     split = options.pop("split", None)
-    for key in ("weight", "caseless", "augment"):  # used by the data loader and the loss, not by the reader
+    for key in ("weight", "caseless", "augment", "distill"):  # used by the data loader and the loss, not by the reader
         options.pop(key, None)
     path = options.pop("path", None)
     if path is None and kind not in ("icdar", "synth"):  # icdar may name `pages` and `boxes`; synth needs none

@@ -62,7 +62,9 @@ def build_datasets(config: RecognizeConfig, charset: Charset, preprocess: Prepro
         augmenter = (Augmenter(AugmentConfig.from_dict({**(data.augment or {}), **own}))
                      if train and (data.augment is not None or own) else None)
         return TextDataset(source, charset, preprocess, stride, augmenter, data.on_unknown, data.cache,
-                           caseless=bool(options.get("caseless", False)))
+                           caseless=bool(options.get("caseless", False)),
+                           distill=teacher_share(options.get("path") or source.describe(), options.get("distill"),
+                                                 config))
 
     train_sets = [make(s, True, spec) for s, spec in zip(train_sources, data.train)]
     weights = [float(spec.get("weight", 1.0)) if isinstance(spec, dict) else 1.0 for spec in data.train]
@@ -92,6 +94,19 @@ def build_datasets(config: RecognizeConfig, charset: Charset, preprocess: Prepro
                                      [1.0] * len(val_sources), None, shuffle=False)
         val_loader = DataLoader(val_set, sampler=val_sampler, batch_size=batch_size, collate_fn=collate, **common)
     return train_loader, val_loader
+
+
+def teacher_share(source: str, share: Any, config: RecognizeConfig) -> float | None:
+    """A data source's own teacher share of the loss (`distill: 1.0` reads that source through the teacher
+    alone: held to what the teacher reads there, not fitted to its labels), checked."""
+    if share is None:
+        return None
+    if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0.0 <= share <= 1.0:
+        raise TextrecError(f"data source {source}: distill must be a number in [0, 1], got {share!r}")
+    if not config.train.distill_from:
+        raise TextrecError(f"data source {source}: distill {share} needs train.distill_from (the "
+                           "teacher)")
+    return float(share)
 
 
 def cpu_has_bf16() -> bool:

@@ -314,13 +314,18 @@ class CTCSystem(RecognitionSystem):
     """CTC over the encoder's columns (CRNN, ViT)."""
 
     def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        per_sample, logits, lengths = self._ctc(batch)
+        return per_sample.mean(), logits, lengths
+
+    def _ctc(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """CTC loss per sample, divided by its label length (their mean is `reduction="mean"`)."""
         logits = self.network(self._images(batch))
         lengths = self.network.output_lengths(batch["widths"]).clamp(max=logits.shape[1])
         log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # CTC wants (T, N, C) in fp32
         log_probs = self.fold_case(log_probs, batch.get("caseless"))
         loss = F.ctc_loss(log_probs, batch["targets"], lengths, batch["target_lengths"], blank=self.charset.blank,
-                          reduction="mean", zero_infinity=True)
-        return loss, logits, lengths
+                          reduction="none", zero_infinity=True)
+        return loss / batch["target_lengths"].clamp(min=1), logits, lengths
 
     def _predict(self, batch: dict, logits: torch.Tensor, lengths: torch.Tensor) -> list:
         return decode_batch(logits.float().cpu().numpy(), lengths.cpu().numpy(), self.charset)
@@ -334,18 +339,39 @@ class CTCSystem(RecognitionSystem):
         self.__dict__["teacher"] = teacher.eval().requires_grad_(False)
         self.distill_weight, self.distill_temperature = float(weight), float(temperature)
 
+    def teacher_shares(self, batch: dict) -> torch.Tensor:
+        """Each sample's teacher share of its loss: its data source's `distill`, else train.distill_weight."""
+        own = batch.get("distill")
+        if own is None:
+            return torch.full((len(batch["target_lengths"]),), self.distill_weight)
+        return torch.where(torch.isnan(own), torch.full_like(own, self.distill_weight), own)
+
     def training_loss(self, batch: dict) -> torch.Tensor:
         teacher = self.__dict__.get("teacher")
-        if teacher is None or self.distill_weight == 0.0:
+        if teacher is None:
             return self._loss(batch)[0]
-        loss, logits, lengths = self._loss(batch)
-        distilled = self._distillation(teacher, self._images(batch), logits, lengths)
-        return (1.0 - self.distill_weight) * loss + self.distill_weight * distilled
+        shares = self.teacher_shares(batch)
+        if not bool((shares > 0).any()):
+            return self._loss(batch)[0]
+        if bool((shares == shares[0]).all()):  # one share for the batch: the teacher's term over all its columns
+            loss, logits, lengths = self._loss(batch)
+            distilled = self._distillation(teacher, self._images(batch), logits, lengths)
+            share = float(shares[0])
+            return (1.0 - share) * loss + share * distilled
+        # Sources with their own share (a source read only through the teacher, say): weighed sample by sample,
+        # and the teacher runs only on the samples that have a share.
+        per_sample, logits, lengths = self._ctc(batch)
+        shares = shares.to(per_sample.device)
+        taught = shares > 0
+        distilled = torch.zeros_like(per_sample)
+        distilled[taught] = self._distillation(teacher, self._images(batch)[taught], logits[taught], lengths[taught],
+                                               per_sample=True)
+        return ((1.0 - shares) * per_sample + shares * distilled).mean()
 
     def _distillation(self, teacher: nn.Module, images: torch.Tensor, logits: torch.Tensor,
-                      lengths: torch.Tensor) -> torch.Tensor:
+                      lengths: torch.Tensor, per_sample: bool = False) -> torch.Tensor:
         """KL(teacher || student) per valid column at the temperature, times its square (so the gradient's size
-        does not depend on it), averaged over the columns."""
+        does not depend on it), averaged over the columns (of each sample, with `per_sample`)."""
         if next(teacher.parameters()).device != images.device:
             teacher.to(images.device)
         with torch.no_grad():
@@ -359,6 +385,8 @@ class CTCSystem(RecognitionSystem):
         teacher_log = F.log_softmax(target.float() / t, dim=-1)
         per_column = (teacher_log.exp() * (teacher_log - student)).sum(-1)  # (N, T)
         valid = torch.arange(logits.shape[1], device=logits.device)[None, :] < lengths[:, None]
+        if per_sample:
+            return t * t * (per_column * valid).sum(1) / valid.sum(1).clamp(min=1)
         return t * t * (per_column * valid).sum() / valid.sum().clamp(min=1)
 
 
