@@ -282,6 +282,9 @@ NOISE = (  # third-party warnings that say nothing about the run (each checked t
     # the detector's scores are counts summed over ranks by DetectionSystem itself, before they are logged
     r".*It is recommended to use `self.log\('val/.*sync_dist=True.*",
     r".*module\(s\) in eval mode at the start of training.*",  # train.freeze keeps its parts in eval mode
+    # best.ckpt is saved before the first validation of a run or a resume: the score it waits for is our own
+    # and comes with that validation
+    r".*ModelCheckpoint\(monitor='val/.*could not find the monitored key.*",
 )
 
 
